@@ -46,7 +46,7 @@ func runEtcd(args []string) int {
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.UnsafeNoFsync = true
-	cfg.LogLevel = "warn"
+	cfg.LogLevel = "error"
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

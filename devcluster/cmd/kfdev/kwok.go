@@ -14,6 +14,9 @@ import (
 // runKwok starts KWOK the way its own main does: global flags for logging
 // and --config are parsed first, the rest go to the cobra command.
 func runKwok(args []string) int {
+	// Kubernetes packages linked into this binary register a non-bool --version on the global
+	// flag set, which cobra would merge into KWOK's command; KWOK must start from a clean one.
+	pflag.CommandLine = pflag.NewFlagSet("kwok", pflag.ExitOnError)
 	flags := pflag.NewFlagSet("global", pflag.ContinueOnError)
 	flags.ParseErrorsAllowlist.UnknownFlags = true
 	flags.Usage = func() {}

@@ -1,0 +1,55 @@
+# kf: `make demo` opens kf> on the dev cluster; `make test` runs everything. Both set up a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+STAMP := .cache/stamps
+
+.PHONY: all deps install cluster cluster-down seed test unit lint demo bench completions functions clean
+
+all: test
+
+# Debian tools the tests use: iproute2 (network-namespace test hosts), shells for completion tests.
+$(STAMP)/apt:
+	@mkdir -p $(STAMP)
+	@if ! command -v ip >/dev/null || ! command -v zsh >/dev/null || ! command -v fish >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 zsh fish bash-completion >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMP)/pip: pyproject.toml
+	@mkdir -p $(STAMP)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+deps: $(STAMP)/apt $(STAMP)/pip
+
+install: $(STAMP)/pip
+
+cluster: deps
+	$(PYTHON) -m devcluster up
+
+cluster-down:
+	$(PYTHON) -m devcluster down
+
+seed: cluster
+	$(PYTHON) -m devcluster seed
+
+lint: install
+	$(PYTHON) -m ruff check .
+
+unit: install
+	$(PYTHON) -m pytest -q tests/unit
+
+test: cluster lint
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+demo: cluster
+	@source <($(PYTHON) -m devcluster env) && exec kf --context kf-alice
+
+bench: cluster
+	$(PYTHON) -m benchmarks
+
+completions: install
+	$(PYTHON) -m kfshell.completion.scripts
+
+clean: cluster-down
+	rm -rf .cache build dist *.egg-info

@@ -1,0 +1,243 @@
+"""Bring the dev cluster up, check it, and take it down."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from . import kubeconfig, paths, pki, processes
+
+# Start order; `down` stops them in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be brought up; the message says which component and where its log is."""
+
+
+def _log_tail(name: str, lines: int = 15) -> str:
+    try:
+        text = processes.log_file(name).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+def _wait(what: str, check, timeout: float, component: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if processes.running_pid(component) is None:
+            raise ClusterError(f"{component} exited while waiting for {what}; log "
+                               f"{processes.log_file(component)}:\n{_log_tail(component)}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; log "
+                       f"{processes.log_file(component)}:\n{_log_tail(component)}")
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _admin_ssl() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(paths.PKI / "ca.crt"))
+    context.load_cert_chain(str(paths.PKI / "admin.crt"), str(paths.PKI / "admin.key"))
+    return context
+
+
+def api_get(path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    """GET a path from the API server as admin; (status, body), status 0 when unreachable."""
+    try:
+        with urllib.request.urlopen(paths.SERVER + path, context=_admin_ssl(), timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except (OSError, ssl.SSLError):
+        return 0, b""
+
+
+def _ready() -> bool:
+    return api_get("/readyz")[0] == 200
+
+
+def _node_ready() -> bool:
+    status, body = api_get(f"/api/v1/nodes/{paths.NODE_NAME}")
+    if status != 200:
+        return False
+    conditions = json.loads(body).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def kubectl(*args: str, input_text: str | None = None) -> str:
+    """Run the built kubectl as admin; raise ClusterError with its message on failure."""
+    proc = subprocess.run([str(paths.KUBECTL), "--kubeconfig", str(paths.KUBECONFIG), "--context", "kf-admin",
+                           *args], input=input_text, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def is_up() -> bool:
+    return all(processes.running_pid(c) for c in COMPONENTS) and _ready()
+
+
+def _apiserver_args() -> list[str]:
+    p = paths.PKI
+    return [
+        f"--etcd-servers={paths.ETCD_CLIENT}",
+        "--bind-address=127.0.0.1", f"--secure-port={paths.API_PORT}",
+        "--advertise-address=127.0.0.1",
+        # No real kubernetes Service endpoint: a loopback address may not be an endpoint.
+        "--endpoint-reconciler-type=none",
+        f"--tls-cert-file={p / 'apiserver.crt'}", f"--tls-private-key-file={p / 'apiserver.key'}",
+        f"--client-ca-file={p / 'ca.crt'}", f"--token-auth-file={p / 'tokens.csv'}",
+        "--authorization-mode=Node,RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={p / 'sa.pub'}", f"--service-account-signing-key-file={p / 'sa.key'}",
+        f"--service-cluster-ip-range={paths.SERVICE_CIDR}",
+        f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _controller_manager_args() -> list[str]:
+    p = paths.PKI
+    cfg = str(p / "controller-manager.kubeconfig")
+    return [
+        f"--kubeconfig={cfg}", f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
+        "--bind-address=127.0.0.1", "--leader-elect=false",
+        f"--service-account-private-key-file={p / 'sa.key'}", f"--root-ca-file={p / 'ca.crt'}",
+        "--use-service-account-credentials=true",
+        f"--cluster-signing-cert-file={p / 'ca.crt'}", f"--cluster-signing-key-file={p / 'ca.key'}",
+        f"--service-cluster-ip-range={paths.SERVICE_CIDR}",
+        # Fast namespace deletion and garbage collection matter more here than apiserver load.
+        "--concurrent-namespace-syncs=4", "--concurrent-gc-syncs=10",
+        "--v=1",
+    ]
+
+
+def _scheduler_args() -> list[str]:
+    cfg = str(paths.PKI / "scheduler.kubeconfig")
+    return [f"--kubeconfig={cfg}", f"--authentication-kubeconfig={cfg}", f"--authorization-kubeconfig={cfg}",
+            "--bind-address=127.0.0.1", "--leader-elect=false", "--v=1"]
+
+
+def _kwok_config() -> Path:
+    """KWOK's configuration: options, the stages in devcluster/kwok/, and exec/logs run locally."""
+    pods_dir = paths.RUN / "pods"
+    pods_dir.mkdir(parents=True, exist_ok=True)
+    log = paths.RUN / "pod-output.log"
+    if not log.exists():
+        # KWOK reads logs in the CRI format: timestamp, stream, tag (F = full line), message.
+        log.write_text("".join(f"2026-01-01T00:00:0{i}.000000000Z stdout F {line}\n" for i, line in enumerate((
+            "kf dev cluster: this pod is played by KWOK",
+            "its log is a file on the host: .cache/devcluster/run/pod-output.log"))))
+    docs = [
+        {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
+         "options": {"cidr": paths.POD_CIDR, "nodeIP": "127.0.0.1", "nodePort": paths.KWOK_PORT,
+                     "serverAddress": f"127.0.0.1:{paths.KWOK_PORT}", "manageAllNodes": True,
+                     "nodeLeaseDurationSeconds": 40, "nodeLeaseParallelism": 4,
+                     "podPlayStageParallelism": 4, "nodePlayStageParallelism": 4,
+                     "podsOnNodeSyncParallelism": 4, "enableDebuggingHandlers": True}},
+        {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterExec", "metadata": {"name": "kf-local-exec"},
+         "spec": {"execs": [{"local": {"workDir": str(pods_dir),
+                                       "envs": [{"name": "KF_DEVCLUSTER", "value": "1"}]}}]}},
+        {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": "kf-file-logs"},
+         "spec": {"logs": [{"logsFile": str(log), "follow": True}]}},
+        {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterAttach", "metadata": {"name": "kf-file-attach"},
+         "spec": {"attaches": [{"logsFile": str(log)}]}},
+    ]
+    stages = (paths.SOURCE / "kwok" / "stages.yaml").read_text()
+    path = paths.RUN / "kwok.yaml"
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False) + "---\n" + stages)
+    return path
+
+
+def _kwok_args() -> list[str]:
+    cfg = str(paths.PKI / "kwok.kubeconfig")
+    return [f"--kubeconfig={cfg}", f"--config={_kwok_config()}"]
+
+
+def _node_manifest() -> str:
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": paths.NODE_NAME,
+                         "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                         "labels": {"kubernetes.io/hostname": paths.NODE_NAME, "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": "amd64", "type": "kwok"}}}
+    return json.dumps(node)
+
+
+def seed() -> None:
+    """Apply the CRDs, wait until they are established, then the Kubeflow content, in file-name order."""
+    crds = paths.SEED / "crds"
+    if crds.is_dir():
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+        kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    for manifest in sorted(paths.SEED.glob("*.yaml")):
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
+
+
+def up(do_seed: bool = True) -> float:
+    """Bring the cluster up (at once if it already is); returns the seconds it took."""
+    started = time.monotonic()
+    if is_up():
+        return 0.0
+    for name in reversed(COMPONENTS):  # clear what is left of a half-dead cluster
+        processes.stop(name)
+    pki.ensure(paths.PKI)
+    for stem in ("controller-manager", "scheduler", "kwok"):
+        kubeconfig.write_component(stem)
+    kubeconfig.write_users()
+    paths.ETCD_DATA.mkdir(parents=True, exist_ok=True)
+
+    processes.start("etcd", [f"--data-dir={paths.ETCD_DATA}", f"--listen-client-url={paths.ETCD_CLIENT}",
+                             f"--listen-peer-url={paths.ETCD_PEER}"])
+    _wait("etcd", lambda: _port_open("127.0.0.1", int(paths.ETCD_CLIENT.rsplit(":", 1)[1])), 30, "etcd")
+    processes.start("kube-apiserver", _apiserver_args())
+    _wait("the API server to be ready", _ready, 90, "kube-apiserver")
+    processes.start("kube-controller-manager", _controller_manager_args())
+    processes.start("kube-scheduler", _scheduler_args())
+    processes.start("kwok", _kwok_args())
+    kubectl("apply", "-f", "-", input_text=_node_manifest())
+    _wait("the node to be Ready", _node_ready, 60, "kwok")
+    if do_seed:
+        seed()
+    return time.monotonic() - started
+
+
+def down(wipe: bool = False) -> list[str]:
+    """Stop every process `up` started (by pid); with wipe, remove etcd data, keys and kubeconfig."""
+    stopped = [name for name in reversed(COMPONENTS) if processes.stop(name)]
+    if wipe:
+        for path in (paths.ETCD_DATA, paths.PKI, paths.RUN):
+            shutil.rmtree(path, ignore_errors=True)
+        paths.KUBECONFIG.unlink(missing_ok=True)
+    return stopped
+
+
+def status() -> dict[str, object]:
+    """Each component's pid (or None) and whether the API server answers."""
+    report: dict[str, object] = {name: processes.running_pid(name) for name in COMPONENTS}
+    report["apiserver-ready"] = _ready() if report["kube-apiserver"] else False
+    report["kubeconfig"] = str(paths.KUBECONFIG)
+    return report
+
+
+def print_error(err: Exception) -> None:
+    print(f"devcluster: {err}", file=sys.stderr)
