@@ -1,0 +1,1 @@
+"""Performance measurements, each paired against kubectl in the same run (`make bench`)."""

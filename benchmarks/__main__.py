@@ -1,0 +1,31 @@
+"""Run every benchmark (`make bench`): each `bench_*.py` module's main(), in name order."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import traceback
+
+import benchmarks
+
+
+def main(argv: list[str]) -> int:
+    wanted = set(argv)
+    failed = []
+    for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
+        if not info.name.startswith("bench_") or (wanted and info.name not in wanted):
+            continue
+        print(f"\n== {info.name}", flush=True)
+        try:
+            importlib.import_module(f"benchmarks.{info.name}").main()
+        except Exception:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            failed.append(info.name)
+    if failed:
+        print(f"\nbenchmarks failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
