@@ -1,0 +1,171 @@
+"""What can be completed right now: an immutable snapshot of names, keyed by completion source.
+
+The refresher builds a new `Snapshot` off the prompt's thread and swaps one reference; the completer only
+reads whatever reference is current. Nothing here changes after construction, so a snapshot can be read
+from any thread without locks.
+
+Each source carries a small `SourceIndex` (names sorted, lower-cased and joined) built once, when the
+snapshot is built, so that matching 10,000 names on a keystroke is a few C-level scans, not a Python loop.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# The completion sources a snapshot may hold (see docs/architecture.md).
+SOURCES = (
+    "namespaces",
+    "contexts",
+    "components",
+    "notebooks",
+    "jobs",
+    "inferenceservices",
+    "tensorboards",
+    "pods",
+    "containers",
+    "commands",
+    "kinds",
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One completable name.
+
+    description: the one-line menu text without the age ("Notebook  Running").
+    namespace:   where the object lives, for namespaced objects.
+    parent:      the owning object's name (a container's pod).
+    created_at:  creation time (epoch seconds), so the menu can show the age at the moment it is shown.
+    """
+
+    name: str
+    description: str = ""
+    namespace: str | None = None
+    parent: str | None = None
+    created_at: float | None = None
+
+
+class SourceIndex:
+    """The items of one source, sorted by name, with a lower-cased newline-joined copy for regex scans."""
+
+    __slots__ = ("items", "lower", "joined", "line_starts")
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        ordered = sorted(items, key=lambda item: (item.name.lower(), item.name, item.parent or ""))
+        self.items: tuple[Item, ...] = tuple(ordered)
+        # Newlines cannot occur in Kubernetes names; strip them anyway so one item is always one line.
+        self.lower: tuple[str, ...] = tuple(item.name.lower().replace("\n", " ") for item in ordered)
+        self.joined: str = "\n".join(self.lower)
+        starts = []
+        offset = 0
+        for name in self.lower:
+            starts.append(offset)
+            offset += len(name) + 1
+        self.line_starts: list[int] = starts
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def prefix_range(self, prefix: str) -> range:
+        """Indexes of the items whose lower-cased name starts with `prefix` (contiguous, since sorted)."""
+        lo = bisect.bisect_left(self.lower, prefix)
+        hi = bisect.bisect_left(self.lower, prefix + "\U0010ffff", lo)
+        return range(lo, hi)
+
+    def positions_of(self, name: str) -> list[int]:
+        """Indexes of the items named exactly `name` (several for containers of different pods)."""
+        lowered = name.lower()
+        position = bisect.bisect_left(self.lower, lowered)
+        found = []
+        while position < len(self.lower) and self.lower[position] == lowered:
+            if self.items[position].name == name:
+                found.append(position)
+            position += 1
+        return found
+
+    def index_at(self, offset: int) -> int:
+        """The item whose line in `joined` contains character `offset`."""
+        return bisect.bisect_right(self.line_starts, offset) - 1
+
+
+_EMPTY_INDEX = SourceIndex(())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Names to complete in one context and namespace, as of `taken_at`.
+
+    `complete` lists the sources whose listing finished (a source absent from it is still loading, was
+    forbidden, or its kind is not served); `items` maps source → items sorted by name.
+    """
+
+    context: str | None = None
+    namespace: str | None = None
+    items: Mapping[str, tuple[Item, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    taken_at: float = 0.0
+    complete: frozenset[str] = frozenset()
+    _indexes: Mapping[str, SourceIndex] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    @classmethod
+    def build(
+        cls,
+        context: str | None,
+        namespace: str | None,
+        items: Mapping[str, Iterable[Item]],
+        *,
+        complete: Iterable[str] = (),
+        taken_at: float | None = None,
+    ) -> Snapshot:
+        indexes = {source: SourceIndex(values) for source, values in items.items()}
+        return cls._from_indexes(context, namespace, indexes, frozenset(complete), taken_at)
+
+    @classmethod
+    def _from_indexes(
+        cls,
+        context: str | None,
+        namespace: str | None,
+        indexes: Mapping[str, SourceIndex],
+        complete: frozenset[str],
+        taken_at: float | None,
+    ) -> Snapshot:
+        return cls(
+            context=context,
+            namespace=namespace,
+            items=MappingProxyType({source: index.items for source, index in indexes.items()}),
+            taken_at=time.time() if taken_at is None else taken_at,
+            complete=complete,
+            _indexes=MappingProxyType(dict(indexes)),
+        )
+
+    def replace(
+        self,
+        items: Mapping[str, Iterable[Item]],
+        *,
+        complete: Iterable[str] = (),
+        taken_at: float | None = None,
+    ) -> Snapshot:
+        """A new snapshot with the given sources replaced; the other sources (and their indexes) are shared."""
+        indexes = dict(self._indexes)
+        for source, values in items.items():
+            indexes[source] = SourceIndex(values)
+        return self._from_indexes(
+            self.context, self.namespace, indexes, self.complete | frozenset(complete), taken_at
+        )
+
+    def index(self, source: str) -> SourceIndex:
+        return self._indexes.get(source, _EMPTY_INDEX)
+
+    def get(self, source: str) -> tuple[Item, ...]:
+        return self.items.get(source, ())
+
+    def count(self) -> int:
+        return sum(len(values) for values in self.items.values())
+
+
+EMPTY = Snapshot()
