@@ -1,0 +1,195 @@
+"""Acting as the caller: verify the bearer token a request carries and impersonate its owner.
+
+A function deployed on the cluster runs with its own service account, which may do more than the
+person calling it. So it never uses those rights for the caller's work: it asks the API server who
+the caller's token belongs to (a TokenReview, made with the function's credentials) and makes every
+API call impersonating that user and their groups. The caller's RBAC decides, exactly as if they had
+made the call themselves.
+
+Where the token comes from: the API server's service proxy authenticates the caller with their
+Authorization header and strips it before proxying, so kf sends the same token again in
+`X-Kf-Caller-Token` (see docs/architecture.md). A request that reaches the runtime directly (not
+through the proxy) may use `Authorization: Bearer ...` instead. Tokens are never logged and never
+put into error messages.
+
+The function's own credentials: in-cluster config (its pod's service account), or the kubeconfig at
+$KF_RUNTIME_KUBECONFIG (the test hosts and local development). The service account needs
+`create tokenreviews` (ClusterRole system:auth-delegator) and `impersonate` on users and groups.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, Configuration
+
+CALLER_TOKEN_HEADER = "X-Kf-Caller-Token"
+KUBECONFIG_ENV = "KF_RUNTIME_KUBECONFIG"
+
+
+class CallerError(Exception):
+    """The caller could not be established; becomes the call's error result (401 unless said otherwise).
+
+    The runtime turns any exception with `to_result()` into that result, so a function need not catch it.
+    """
+
+    def __init__(self, message: str, status: int = 401, reason: str = "Unauthorized") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.reason = reason
+
+    def to_result(self) -> dict[str, Any]:
+        return {"error": {"reason": self.reason, "message": self.message, "status": self.status}}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the token belongs to, as the API server's TokenReview says."""
+
+    username: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def caller_token(request: object) -> str | None:
+    """The caller's bearer token from `X-Kf-Caller-Token`, else from `Authorization: Bearer`."""
+    token = _bearer(_header(request, CALLER_TOKEN_HEADER), bare_allowed=True)
+    if token:
+        return token
+    return _bearer(_header(request, "Authorization"), bare_allowed=False)
+
+
+def request_credentials(request: object) -> list[str]:
+    """Every credential string in the request, longest first, for redacting logs and messages."""
+    found = {caller_token(request)}
+    for name in (CALLER_TOKEN_HEADER, "Authorization"):
+        value = _header(request, name)
+        if value:
+            found.add(value.strip())
+            found.add(value.strip().split(" ", 1)[-1].strip())
+    return sorted((s for s in found if s and len(s) >= 8), key=len, reverse=True)
+
+
+def client_for_request(event: Mapping[str, Any]) -> ApiClient:
+    """A kubernetes ApiClient whose every call impersonates the caller of this HTTP event.
+
+    Raises CallerError (401) when the request has no token or the API server does not accept it,
+    and CallerError (500/503) when the function itself cannot verify callers.
+    """
+    request = (event.get("extensions") or {}).get("request")
+    token = caller_token(request) if request is not None else None
+    if not token:
+        raise CallerError(
+            "no caller token: the request has no X-Kf-Caller-Token header and no Authorization bearer "
+            "token, so the function cannot act as its caller (kf sends the token of a token-based "
+            "kubeconfig user; a client-certificate user runs commands locally)"
+        )
+    configuration = service_configuration(os.environ.get(KUBECONFIG_ENV) or None)
+    caller = verify(token, configuration)
+    from kfshell.runtime.impersonation import ImpersonatingApiClient
+
+    return ImpersonatingApiClient(configuration, caller.username, caller.groups)
+
+
+def verify(token: str, configuration: Configuration) -> Caller:
+    """Ask the API server, with the function's own credentials, whose token this is."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    review = client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
+    with client.ApiClient(configuration) as service_api:
+        try:
+            answer = client.AuthenticationV1Api(service_api).create_token_review(review)
+        except ApiException as exc:
+            raise _review_failed(exc.status) from None
+        except Exception as exc:  # urllib3/socket errors: say which, never echo the request
+            raise CallerError(
+                f"cannot reach the API server to verify the caller: {type(exc).__name__}",
+                status=503,
+                reason="ServiceUnavailable",
+            ) from None
+    status = answer.status
+    if status is None or not status.authenticated or status.user is None or not status.user.username:
+        why = (status.error if status is not None else None) or "authentication failed"
+        raise CallerError(
+            f"the caller's token was not accepted by the API server ({why.replace(token, '[redacted]')}); "
+            "it may have expired: log in again"
+        )
+    user = status.user
+    return Caller(
+        username=user.username,
+        uid=user.uid or "",
+        groups=tuple(user.groups or ()),
+        extra={k: tuple(v) for k, v in (user.extra or {}).items()},
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def service_configuration(kubeconfig: str | None) -> Configuration:
+    """The function's own credentials, loaded once per worker process.
+
+    Cached because loading writes certificate files and re-reads the kubeconfig; in-cluster config
+    re-reads its (rotated) token by itself.
+    """
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration, persist_config=False)
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+    except (config.ConfigException, OSError) as exc:
+        where = f"the kubeconfig {kubeconfig} ({KUBECONFIG_ENV})" if kubeconfig else "its pod"
+        raise CallerError(
+            f"this function has no credentials of its own to verify callers: loading {where} failed: {exc}",
+            status=500,
+            reason="Misconfigured",
+        ) from None
+    return configuration
+
+
+def _review_failed(status: int | None) -> CallerError:
+    if status in (401, 403):
+        return CallerError(
+            "this function may not verify callers: its service account needs create on "
+            "tokenreviews.authentication.k8s.io (ClusterRole system:auth-delegator)",
+            status=500,
+            reason="Misconfigured",
+        )
+    return CallerError(
+        f"the API server failed to review the caller's token (HTTP {status})",
+        status=503,
+        reason="ServiceUnavailable",
+    )
+
+
+def _header(request: object, name: str) -> str | None:
+    """A header from our FunctionRequest, a bottle-style request, or a plain mapping of headers."""
+    get_header = getattr(request, "get_header", None)
+    if callable(get_header):
+        return get_header(name)
+    headers = getattr(request, "headers", request)
+    if isinstance(headers, Mapping):
+        for key, value in headers.items():
+            if str(key).lower() == name.lower():
+                return str(value)
+    return None
+
+
+def _bearer(value: str | None, bare_allowed: bool) -> str | None:
+    if not value:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return rest.strip()
+    if bare_allowed and " " not in value.strip():
+        return value.strip()
+    return None
