@@ -17,7 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from kfshell.completion.analyze import Wanted, analyze, command_item
-from kfshell.completion.fuzzy import DEFAULT_LIMIT, rank
+from kfshell.completion.fuzzy import DEFAULT_LIMIT, Narrowing, rank_narrowing
 from kfshell.completion.snapshot import EMPTY, Item, Snapshot, SourceIndex
 from kfshell.completion.words import quote_for_insert, split_for_completion
 
@@ -127,6 +127,8 @@ class KfCompleter(Completer):
         self.cwd = cwd
         # Set by make_completer when the completer owns a background refresher (see docs/architecture.md).
         self.refresher: Any = None
+        # The last full scan's matches, so that the next keystroke narrows them instead of rescanning.
+        self._narrowing: Narrowing | None = None
 
     def remember(self, line: str) -> None:
         """Tell the completer a line was run, so the names in it rank first next time."""
@@ -155,8 +157,12 @@ class KfCompleter(Completer):
         snapshot = self.snapshot_source() or EMPTY
         index = self._candidates(wanted, snapshot)
         now = self.clock()
-        matched = rank(index, wanted.query, recent=self.recent.ranks(), limit=self.limit)
-        return [Suggestion(item.name, describe(item, now), final=not item.name.endswith("/")) for item in matched]
+        ranked = rank_narrowing(index, wanted.query, recent=self.recent.ranks(), limit=self.limit,
+                                previous=self._narrowing)
+        if ranked.narrowing is not None:
+            self._narrowing = ranked.narrowing
+        return [Suggestion(item.name, describe(item, now), final=not item.name.endswith("/"))
+                for item in ranked.items]
 
     def _candidates(self, wanted: Wanted, snapshot: Snapshot) -> SourceIndex:
         if len(wanted.wants) == 1 and not wanted.wants[0].items:

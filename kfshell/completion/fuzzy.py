@@ -6,51 +6,90 @@ Ranking, best first:
      matched ones first, then an earlier first match,
   3. within equal rank, names used recently, most recent first,
   4. then by name.
-Prefix matches come from a bisection of the sorted names; the fuzzy pass is one regex scan over the
-newline-joined names (see `SourceIndex`), and only runs when the prefix matches do not fill the menu.
+Prefix matches come from a bisection of the sorted names. The fuzzy pass runs a compiled regex over the
+lower-cased names with `map` (the loop stays in C) and only when the prefix matches do not fill the menu.
+Typing one more character can only remove fuzzy matches, so `Narrowing` remembers the last matches and
+the next keystroke scans only those.
 """
 
 from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import add, lshift, methodcaller, mul, or_, sub
 
 from kfshell.completion.snapshot import Item, SourceIndex
 
 # How many suggestions the menu shows; ranking beyond it would cost time and be scrolled past anyway.
 DEFAULT_LIMIT = 200
+# Ranking keys are single ints, compared in C: score, then recency, then position (name order).
+_POSITION_BITS = 24
+_RECENT_BITS = 20
+_POSITION_MASK = (1 << _POSITION_BITS) - 1
+_RECENT_SHIFT = _POSITION_BITS
+_SCORE_SHIFT = _POSITION_BITS + _RECENT_BITS
 # A rank for names never used, placed after every recently used one.
-_NOT_RECENT = 1 << 30
+_NOT_RECENT = (1 << _RECENT_BITS) - 1
+_END_1 = methodcaller("end", 1)
+_END_2 = methodcaller("end", 2)
+
+
+def _possessive_supported() -> bool:
+    try:
+        re.compile("a*+")
+    except re.error:  # Python before 3.11
+        return False
+    return True
+
+
+# Possessive gaps never give characters back, so a name that does not match fails at once.
+_GAP = "*+" if _possessive_supported() else "*"
 
 
 def fuzzy_pattern(query: str) -> re.Pattern[str]:
-    """A regex finding, per line, the leftmost occurrence of `query`'s characters in order.
-
-    Each gap is "anything but the next character", so the first occurrence is taken deterministically and
-    a long query never backtracks exponentially. Group 1 is the text before the match, group 2 the match.
-    """
-    parts = []
-    for position, char in enumerate(query):
-        escaped = re.escape(char)
-        if position == 0:
-            parts.append(escaped)
-        else:
-            parts.append(f"[^{escaped}\\n]*{escaped}")
+    """A regex matching a whole name from its start, taking the first occurrence of each of `query`'s
+    characters in order. Group 1 is the text before the match, group 2 the match itself."""
     first = re.escape(query[0])
-    return re.compile(f"^([^{first}\\n]*)({''.join(parts)})", re.MULTILINE)
+    parts = [first]
+    for char in query[1:]:
+        escaped = re.escape(char)
+        parts.append(f"[^{escaped}]{_GAP}{escaped}")
+    return re.compile(f"([^{first}]{_GAP})({''.join(parts)})")
+
+
+def _score(before: int, span: int, query_length: int) -> int:
+    """Lower is better: characters skipped between matched ones first, then where the match starts."""
+    return (span - query_length) * 1024 + min(before, 1023)  # as rank_narrowing computes it in bulk
 
 
 def fuzzy_score(name: str, query: str) -> int | None:
-    """The fuzzy score of one name (lower is better), or None when the characters do not occur in order."""
-    match = fuzzy_pattern(query.lower()).search(name.lower())
+    """The fuzzy score of one name, or None when the characters do not occur in order."""
+    match = fuzzy_pattern(query.lower()).match(name.lower())
     if match is None:
         return None
-    return _score(match.end(1) - match.start(1), match.end(2) - match.start(2) - len(query))
+    return _score(match.end(1), match.end(2) - match.start(2), len(query))
 
 
-def _score(start: int, gaps: int) -> int:
-    return gaps * 1024 + min(start, 1023)
+@dataclass(frozen=True)
+class Narrowing:
+    """The positions that matched `query` in `index`: a later query that extends this one can only
+    match among them."""
+
+    index: SourceIndex
+    query: str
+    positions: tuple[int, ...]
+
+    def covers(self, index: SourceIndex, query: str) -> bool:
+        return self.index is index and query.startswith(self.query)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    items: list[Item]
+    narrowing: Narrowing | None = None
 
 
 def rank(
@@ -64,25 +103,55 @@ def rank(
 
     `recent` maps a name to how recently it was used (0 = most recent).
     """
+    return rank_narrowing(index, query, recent=recent, limit=limit).items
+
+
+def rank_narrowing(
+    index: SourceIndex,
+    query: str,
+    *,
+    recent: Mapping[str, int] | None = None,
+    limit: int = DEFAULT_LIMIT,
+    previous: Narrowing | None = None,
+) -> Ranked:
+    """`rank`, also returning what the next keystroke can narrow from (when a full scan was made)."""
     recent = recent or {}
     query = query.lower()
     if not query:
-        return _in_recent_order(index, range(len(index)), recent, limit)
+        return Ranked(_in_recent_order(index, range(len(index)), recent, limit))
     prefix = index.prefix_range(query)
-    ranked = _in_recent_order(index, prefix, recent, limit)
-    if len(ranked) >= limit:
-        return ranked
-    fuzzy: list[tuple[int, int, int]] = []
-    items = index.items
-    for match in fuzzy_pattern(query).finditer(index.joined):
-        position = index.index_at(match.start())
-        if position in prefix:
-            continue
-        score = _score(match.end(1) - match.start(1), match.end(2) - match.start(2) - len(query))
-        fuzzy.append((score, recent.get(items[position].name, _NOT_RECENT), position))
-    best = heapq.nsmallest(limit - len(ranked), fuzzy)
-    ranked.extend(items[position] for _, _, position in best)
-    return ranked
+    if len(prefix) >= limit:
+        # Prefix matches rank first and fill the menu: no need to look further.
+        return Ranked(_in_recent_order(index, prefix, recent, limit))
+    if previous is not None and previous.covers(index, query):
+        candidates: Sequence[int] = previous.positions
+        names: Sequence[str] = [index.lower[p] for p in candidates]
+    else:
+        candidates = range(len(index))
+        names = index.lower
+    # Everything below loops in C (map, compress, operator): a Python-level loop per name would cost
+    # several milliseconds at 10,000 names.
+    matches = list(map(fuzzy_pattern(query).match, names))
+    hits = list(compress(matches, matches))
+    positions = list(compress(candidates, matches))
+    before = list(map(_END_1, hits))
+    spans = map(sub, map(_END_2, hits), before)
+    # score = gaps * 1024 + characters before the match (gaps = span - len(query), same offset for all)
+    scores = map(add, map(mul, spans, repeat(1024)), map(min, before, repeat(1023)))
+    recency = map(_recent_positions(index, recent).get, positions, repeat(_NOT_RECENT))
+    keys = map(or_, map(or_, map(lshift, scores, repeat(_SCORE_SHIFT)), map(lshift, recency, repeat(_RECENT_SHIFT))),
+               positions)
+    best = heapq.nsmallest(limit, keys)
+    ranked = [index.items[key & _POSITION_MASK] for key in best]
+    return Ranked(ranked, Narrowing(index, query, tuple(positions)))
+
+
+def _recent_positions(index: SourceIndex, recent: Mapping[str, int]) -> dict[int, int]:
+    positions = {}
+    for name, order in recent.items():
+        for position in index.positions_of(name):
+            positions[position] = min(order, _NOT_RECENT - 1)
+    return positions
 
 
 def _in_recent_order(

@@ -4,8 +4,8 @@ The refresher builds a new `Snapshot` off the prompt's thread and swaps one refe
 reads whatever reference is current. Nothing here changes after construction, so a snapshot can be read
 from any thread without locks.
 
-Each source carries a small `SourceIndex` (names sorted, lower-cased and joined) built once, when the
-snapshot is built, so that matching 10,000 names on a keystroke is a few C-level scans, not a Python loop.
+Each source carries a `SourceIndex` (items sorted by name, and their lower-cased names) built once, when the
+snapshot is built, not on the keystroke that reads it.
 """
 
 from __future__ import annotations
@@ -50,22 +50,14 @@ class Item:
 
 
 class SourceIndex:
-    """The items of one source, sorted by name, with a lower-cased newline-joined copy for regex scans."""
+    """The items of one source, sorted by name, with their lower-cased names for matching."""
 
-    __slots__ = ("items", "lower", "joined", "line_starts")
+    __slots__ = ("items", "lower")
 
     def __init__(self, items: Iterable[Item]) -> None:
         ordered = sorted(items, key=lambda item: (item.name.lower(), item.name, item.parent or ""))
         self.items: tuple[Item, ...] = tuple(ordered)
-        # Newlines cannot occur in Kubernetes names; strip them anyway so one item is always one line.
-        self.lower: tuple[str, ...] = tuple(item.name.lower().replace("\n", " ") for item in ordered)
-        self.joined: str = "\n".join(self.lower)
-        starts = []
-        offset = 0
-        for name in self.lower:
-            starts.append(offset)
-            offset += len(name) + 1
-        self.line_starts: list[int] = starts
+        self.lower: tuple[str, ...] = tuple(item.name.lower() for item in ordered)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -86,10 +78,6 @@ class SourceIndex:
                 found.append(position)
             position += 1
         return found
-
-    def index_at(self, offset: int) -> int:
-        """The item whose line in `joined` contains character `offset`."""
-        return bisect.bisect_right(self.line_starts, offset) - 1
 
 
 _EMPTY_INDEX = SourceIndex(())

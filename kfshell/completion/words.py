@@ -8,6 +8,7 @@ quoted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Characters that need quoting in a shell-like word.
@@ -93,8 +94,11 @@ def split_for_completion(line: str) -> SplitLine:
     return SplitLine(tuple(words), current)
 
 
+_NEEDS_QUOTING = re.compile("[" + re.escape("".join(sorted(_SPECIAL))) + "]")
+
+
 def needs_quoting(text: str) -> bool:
-    return text == "" or any(ch in _SPECIAL for ch in text)
+    return text == "" or _NEEDS_QUOTING.search(text) is not None
 
 
 def quote_for_insert(value: str, quote: str | None, *, final: bool = True) -> str:
