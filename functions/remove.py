@@ -1,0 +1,82 @@
+"""`remove`: take a component out of the current namespace: its Deployments, StatefulSets, Services and
+ConfigMaps, found by the component's Kubeflow label (the same labels `status list` names components by).
+
+The client confirms first (`confirm` in the spec; `-y/--yes` for scripts); `-d` shows what would go.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kfshell import discovery as d
+from kfshell import fnkit
+
+KF_COMMAND = {
+    "name": "remove",
+    "help": "remove a component's Deployments, Services and ConfigMaps from the current namespace",
+    "timeout": 60,
+    "confirm": "remove component {component} (its Deployments, Services and ConfigMaps)",
+    "requires": [{"verb": "delete", "group": "apps", "resource": "deployments", "namespace": "$namespace"}],
+    "arguments": [
+        {"name": "component", "help": "the component to remove", "required": True, "complete": "components"},
+        {"name": "dry_run", "kind": "flag", "flags": ["-d", "--dry-run"],
+         "help": "remove nothing; show what would be removed"},
+        {"name": "yes", "kind": "flag", "flags": ["-y", "--yes"], "help": "do not ask for confirmation"},
+    ],
+}
+
+COLUMNS = ["KIND", "NAME", "NAMESPACE", "RESULT"]
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)")
+_PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "Service": "/api/v1/namespaces/{ns}/services",
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+}
+
+
+def selector_for(component: str, workloads: list[dict[str, Any]]) -> str | None:
+    """The label selector that picks `component`'s objects: the most specific Kubeflow label whose value is
+    the component's name on some workload, else the first such label of a workload named `component`."""
+    for key in d.COMPONENT_LABELS:
+        if any(((w.get("metadata") or {}).get("labels") or {}).get(key) == component for w in workloads):
+            return f"{key}={component}"
+    for w in workloads:
+        meta = w.get("metadata") or {}
+        if meta.get("name") == component:
+            labels = meta.get("labels") or {}
+            key = next((k for k in d.COMPONENT_LABELS if labels.get(k)), None)
+            return f"{key}={labels[key]}" if key else None
+    return None
+
+
+@fnkit.entrypoint
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from kfshell.cluster import request_json
+
+    req = fnkit.request(event)
+    component = str(req.arg("component", ""))
+    if not _LABEL_VALUE.fullmatch(component):
+        raise fnkit.FunctionError("Usage", f"{component!r} is not a component name",
+                                  hint="a label value: letters, digits, '-', '_', '.', at most 63 characters")
+    ns = req.namespace
+    api = fnkit.api_client(event)
+    workloads = [o for kind in ("Deployment", "StatefulSet")
+                 for o in d.list_objects(api, _PATHS[kind].format(ns=ns))]
+    selector = selector_for(component, workloads)
+    if selector is None:
+        names = {d.component_name((w.get("metadata") or {}).get("labels") or {}, w["metadata"]["name"])
+                 for w in workloads}
+        raise fnkit.not_found("component", component, names, ns)
+    found = d.parallel(lambda kind: (kind, d.list_objects(api, _PATHS[kind].format(ns=ns), selector=selector)),
+                       list(_PATHS))
+    dry_run = bool(req.arg("dry_run"))
+    rows = []
+    for kind, objects in found:
+        for obj in objects:
+            name = obj["metadata"]["name"]
+            request_json(api, "DELETE", f"{_PATHS[kind].format(ns=ns)}/{name}",
+                         body={"propagationPolicy": "Background"}, query={"dryRun": "All" if dry_run else None})
+            rows.append([kind, name, ns, "would be removed" if dry_run else "removed"])
+    return fnkit.table(COLUMNS, rows)
