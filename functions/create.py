@@ -38,6 +38,7 @@ COLUMNS = ["KIND", "NAME", "NAMESPACE", "RESULT"]
 # What Kubeflow's profile controller puts on a profile's namespace, so kf-made projects look the same.
 NAMESPACE_LABELS = {
     "app.kubernetes.io/part-of": "kubeflow-profile",
+    "istio-injection": "enabled",
     "katib.kubeflow.org/metrics-collector-injection": "enabled",
     "pipelines.kubeflow.org/enabled": "true",
     "serving.kubeflow.org/inferenceservice": "enabled",

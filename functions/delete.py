@@ -55,7 +55,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     api = fnkit.api_client(event)
     namespace = _get(api, f"/api/v1/namespaces/{name}")
     profile_kind = d.discover(api).find(d.KINDS["profiles"])
-    profile = _get(api, profile_kind.path(name=name)) if profile_kind is not None else None
+    # Who may not read Profiles may still own a namespace to delete: then the namespace decides.
+    profile = _get(api, profile_kind.path(name=name), forbidden_ok=True) if profile_kind is not None else None
     if namespace is None and profile is None:
         raise fnkit.not_found("project", name, _namespace_names(api))
     if namespace is not None:
@@ -82,8 +83,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return result
 
 
-def _get(api: Any, path: str) -> dict[str, Any] | None:
-    """The object at `path`, or None when it does not exist."""
+def _get(api: Any, path: str, forbidden_ok: bool = False) -> dict[str, Any] | None:
+    """The object at `path`, or None when it does not exist (or, with `forbidden_ok`, may not be read)."""
     from kubernetes.client.exceptions import ApiException
 
     from kfshell.cluster import request_json
@@ -91,7 +92,7 @@ def _get(api: Any, path: str) -> dict[str, Any] | None:
     try:
         return request_json(api, "GET", path)
     except ApiException as err:
-        if err.status == 404:
+        if err.status == 404 or (forbidden_ok and err.status == 403):
             return None
         raise
 

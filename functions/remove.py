@@ -76,7 +76,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for kind, objects in found:
         for obj in objects:
             name = obj["metadata"]["name"]
-            request_json(api, "DELETE", f"{_PATHS[kind].format(ns=ns)}/{name}",
-                         body={"propagationPolicy": "Background"}, query={"dryRun": "All" if dry_run else None})
+            # With a DeleteOptions body the server ignores query parameters: dryRun goes in the body.
+            options: dict[str, Any] = {"propagationPolicy": "Background"}
+            if dry_run:
+                options["dryRun"] = ["All"]
+            request_json(api, "DELETE", f"{_PATHS[kind].format(ns=ns)}/{name}", body=options)
             rows.append([kind, name, ns, "would be removed" if dry_run else "removed"])
     return fnkit.table(COLUMNS, rows)

@@ -109,9 +109,30 @@ def _services(api: Any, discovery: Any, namespace: str) -> tuple[list[list[Any]]
     skipped: list[str] = []
     for key, listing in zip(keys, listings, strict=True):
         skipped.extend(s for s in listing.skipped if "not allowed" in s)
+        items = listing.items
+        if key == "notebooks":
+            items = _with_statefulset_status(api, namespace, items)
         summarize = _SUMMARIES.get(key, _job_row)
-        rows.extend(summarize(obj, d.KINDS[key].label) for obj in listing.items)
+        rows.extend(summarize(obj, d.KINDS[key].label) for obj in items)
     return rows, tuple(skipped)
+
+
+def _with_statefulset_status(api: Any, namespace: str, notebooks: Any) -> list[dict[str, Any]]:
+    """Notebooks whose controller wrote no status get the ready count of their StatefulSet."""
+    if all("readyReplicas" in (nb.get("status") or {}) for nb in notebooks):
+        return list(notebooks)
+    sets = d.try_list(api, f"/apis/apps/v1/namespaces/{namespace}/statefulsets", "statefulsets",
+                      selector="notebook-name")
+    ready = {(s.get("metadata") or {}).get("labels", {}).get("notebook-name"):
+             int((s.get("status") or {}).get("readyReplicas") or 0) for s in sets.items}
+    filled = []
+    for nb in notebooks:
+        status = nb.get("status") or {}
+        name = (nb.get("metadata") or {}).get("name")
+        if "readyReplicas" not in status and name in ready:
+            nb = {**nb, "status": {**status, "readyReplicas": ready[name]}}
+        filled.append(nb)
+    return filled
 
 
 def _notebook_row(nb: dict[str, Any], label: str) -> list[Any]:

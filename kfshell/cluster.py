@@ -197,7 +197,8 @@ def api_status(exc: BaseException) -> dict[str, Any]:
 
 
 _FORBIDDEN = re.compile(
-    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
+    r'(?:^\S+ "(?P<name>[^"]*)" is forbidden: )?'
+    r'.*?User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
     r'(?: in API group "(?P<group>[^"]*)")?'
     r'(?: in the namespace "(?P<namespace>[^"]*)"| at the cluster scope)?')
 
@@ -211,8 +212,13 @@ def forbidden_message(server_message: str) -> str:
     if match["group"]:
         resource, _, sub = resource.partition("/")
         resource = f"{resource}.{match['group']}" + (f"/{sub}" if sub else "")
+    who = match["user"] or "anonymous"
+    if resource == "namespaces" and match["name"]:
+        return f"{who} may not {match['verb']} namespace {match['name']}"
+    if match["name"]:
+        resource += f" {match['name']}"
     where = f"in namespace {match['namespace']}" if match["namespace"] else "cluster-wide"
-    return f"{match['user'] or 'anonymous'} may not {match['verb']} {resource} {where}"
+    return f"{who} may not {match['verb']} {resource} {where}"
 
 
 def translate(exc: BaseException) -> KfError:

@@ -390,8 +390,10 @@ def list_components(api: ApiClient, namespaces: Iterable[str]) -> tuple[list[Com
                                            f"{_WORKLOAD_PATHS[c[1]]} in {c[0]}"), calls)
     found: list[Component] = []
     skipped: list[str] = []
-    for listing in listings:
-        skipped.extend(listing.skipped)
+    for (_, kind), listing in zip(calls, listings, strict=True):
+        # StatefulSets are rare in Kubeflow and often not readable where Deployments are: say nothing.
+        if kind == "Deployment":
+            skipped.extend(listing.skipped)
         found.extend(to_component(o) for o in listing.items if is_component(o))
     found.sort(key=lambda c: (c.namespace != KUBEFLOW_NAMESPACE, c.namespace, c.name, c.workload))
     return found, tuple(skipped)
