@@ -31,13 +31,15 @@ class CursorWord:
 class SplitLine:
     words: tuple[str, ...]
     current: CursorWord
+    comment: bool = False  # the cursor is inside a `#` comment: nothing to complete
 
 
 def split_for_completion(line: str) -> SplitLine:
     """Split `line` (the text before the cursor) into finished words and the word under the cursor.
 
     Quotes (single and double) and backslash escapes are honoured; an unterminated quote belongs to the
-    word under the cursor. Only the words after the last unquoted `;` count.
+    word under the cursor. Only the words after the last unquoted `;` count; an unquoted `#` starting a
+    word begins a comment (as kfshell.parsing reads lines).
     """
     words: list[str] = []
     buf: list[str] = []
@@ -74,6 +76,8 @@ def split_for_completion(line: str) -> SplitLine:
             i += 1
             continue
         if not in_word:
+            if ch == "#":
+                return SplitLine((), CursorWord("", n, None), comment=True)
             in_word = True
             word_start = i
         if ch in "'\"":

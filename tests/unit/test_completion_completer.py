@@ -5,8 +5,9 @@ from __future__ import annotations
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from kfshell.completion.completer import KfCompleter, age
+from kfshell.completion.completer import KfCompleter
 from kfshell.completion.snapshot import Item, Snapshot
+from kfshell.completion.suggest import age
 
 from .completion_specs import DictRegistry
 

@@ -1,0 +1,195 @@
+"""`kf __complete WORD… CURRENT`: completion for the outer `kf` command in bash, zsh and fish.
+
+The shell scripts in completions/ call it with the words typed after `kf`, the last being the word under
+the cursor (possibly empty). It prints one candidate per line as `value<TAB>description`, or the single
+line `:files` when the argument is a local path (the shell completes those itself).
+
+Names come from the on-disk cache a running `kf>` shell or an earlier TAB left behind: a fresh entry is
+answered at once; a stale one is answered at once too while a detached process refreshes it; with no
+entry at all the cluster is asked, for at most `KF_COMPLETE_TIMEOUT` seconds (default 2). Nothing is ever
+printed on stderr: a failed completion offers nothing rather than garbling the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from kfshell.completion.analyze import analyze
+from kfshell.completion.cache import DEFAULT_TTL, CompletionCache, cache_dir
+from kfshell.completion.sessions import context_items
+from kfshell.completion.snapshot import EMPTY, Item, Snapshot
+from kfshell.completion.suggest import Suggester
+
+# Sources a cached snapshot answers; `commands` falls back to the registry, `files` to the shell.
+_LOCAL_SOURCES = {"files", "commands", "contexts"}
+_WHERE_FLAGS = {"--context": "context", "-n": "namespace", "--namespace": "namespace", "--kubeconfig": "kubeconfig"}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where names are looked up: the kubeconfig files, context and namespace."""
+
+    kubeconfig: str | None
+    context: str | None
+    namespace: str | None
+
+
+def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point for `kf __complete …` (argv without `__complete`). Always exits 0."""
+    out = stdout or sys.stdout
+    env = dict(os.environ if environ is None else environ)
+    args = list(argv)
+    if args[:1] == ["--refresh-cache"]:
+        return _refresh_cache(args[1:], env)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    *finished, current = args or [""]
+    try:
+        lines = complete(finished, current, env)
+    except Exception:  # noqa: BLE001 - TAB must never print a traceback into the user's command line
+        lines = []
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+    return 0
+
+
+def complete(finished: list[str], current: str, environ: Mapping[str, str]) -> list[str]:
+    """The output lines for the word `current` after `finished`."""
+    registry = _registry(environ)
+    wanted = analyze(registry, finished, current, outer=True)
+    if "files" in wanted.sources:
+        return [":files"]
+    snapshot = EMPTY
+    cluster_sources = [source for source in wanted.sources if source not in _LOCAL_SOURCES]
+    if wanted.sources:
+        place = where(finished, environ)
+        if "contexts" in wanted.sources:
+            items = {"contexts": _context_items(place, environ)}
+            snapshot = Snapshot.build(place.context, place.namespace, items, complete=["contexts"])
+            return _lines(Suggester(registry, lambda: snapshot), wanted)
+        cache = CompletionCache(cache_dir(environ), ttl=_float(environ.get("KF_COMPLETE_TTL"), DEFAULT_TTL))
+        cached = cache.read(place.context, place.namespace)
+        if cached is not None:
+            snapshot = cached.snapshot
+            if not cached.fresh(cache.ttl) and cluster_sources and cache.claim_refresh(place.context,
+                                                                                       place.namespace):
+                _spawn_refresh(place, environ)
+        elif cluster_sources:
+            snapshot = fetch(place, environ, timeout=_float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0), cache=cache)
+    return _lines(Suggester(registry, lambda: snapshot), wanted)
+
+
+def _lines(completer: Suggester, wanted: Any) -> list[str]:
+    return [f"{wanted.keep}{s.value}\t{s.meta}" if s.meta else f"{wanted.keep}{s.value}"
+            for s in completer.rank(wanted)]
+
+
+def where(words: Sequence[str], environ: Mapping[str, str]) -> Place:
+    """The context and namespace a `kf …` line would use: its flags, else kf's saved state, else the
+    kubeconfig's current context and that context's namespace."""
+    given: dict[str, str] = {}
+    for index, word in enumerate(words):
+        flag, has_value, value = word.partition("=")
+        if flag in _WHERE_FLAGS:
+            if has_value:
+                given[_WHERE_FLAGS[flag]] = value
+            elif index + 1 < len(words):
+                given[_WHERE_FLAGS[flag]] = words[index + 1]
+    from kfshell.config import StateStore
+    from kfshell.env import Environment
+    from kfshell.kubeconfig import load_kubeconfig
+
+    env = Environment(environ=dict(environ))
+    saved = StateStore(env.state_dir).load()
+    paths = given.get("kubeconfig")
+    try:
+        kubeconfig = load_kubeconfig(paths, None, environ)
+    except Exception:  # noqa: BLE001 - a broken kubeconfig: complete without cluster names
+        return Place(paths, given.get("context"), given.get("namespace"))
+    context = given.get("context") or saved.context or kubeconfig.current_context
+    if context not in kubeconfig.contexts:
+        context = kubeconfig.current_context
+    namespace = given.get("namespace") or saved.namespace_for(context)
+    if not namespace and context:
+        namespace = kubeconfig.namespace(context)
+    return Place(paths, context, namespace)
+
+
+def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: CompletionCache) -> Snapshot:
+    """List names from the cluster for at most `timeout` seconds; cache them when the listing finished."""
+    from kfshell.completion.refresher import Refresher
+
+    def connect(context: str | None) -> Any:
+        from kfshell.cluster import api_client
+        from kfshell.kubeconfig import load_kubeconfig
+
+        return api_client(load_kubeconfig(place.kubeconfig, context, environ), context)
+
+    refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write)
+    refresher.start(place.context, place.namespace)
+    try:
+        refresher.wait_settled(timeout)
+        return refresher.current()
+    finally:
+        refresher.stop()
+
+
+def _refresh_cache(args: list[str], environ: Mapping[str, str]) -> int:
+    """The detached `--refresh-cache` process: fetch one place and write it to the cache."""
+    given = dict(zip(args[::2], args[1::2], strict=False))
+    place = Place(given.get("--kubeconfig") or None, given.get("--context") or None,
+                  given.get("--namespace") or None)
+    cache = CompletionCache(cache_dir(environ))
+    try:
+        fetch(place, environ, timeout=20.0, cache=cache)
+    except Exception:  # noqa: BLE001 - detached, nobody to tell; the next TAB tries again
+        return 0
+    finally:
+        try:
+            cache.path(place.context, place.namespace).with_suffix(".refreshing").unlink()
+        except OSError:
+            pass
+    return 0
+
+
+def _spawn_refresh(place: Place, environ: Mapping[str, str]) -> None:
+    argv = [sys.executable, "-m", "kfshell.complete_cmd", "--refresh-cache",
+            "--context", place.context or "", "--namespace", place.namespace or ""]
+    if place.kubeconfig:
+        argv += ["--kubeconfig", place.kubeconfig]
+    try:
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, env=dict(environ), close_fds=True)
+    except OSError:
+        pass
+
+
+def _context_items(place: Place, environ: Mapping[str, str]) -> list[Item]:
+    from kfshell.kubeconfig import load_kubeconfig
+
+    return context_items(load_kubeconfig(place.kubeconfig, None, environ))
+
+
+def _registry(environ: Mapping[str, str]) -> Any:
+    from kfshell.env import Environment
+    from kfshell.registry import Registry
+
+    env = Environment(environ=dict(environ))
+    return Registry.load(user_dir=env.config_dir / "commands")
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
