@@ -109,7 +109,10 @@ def kubeconfig(event: Mapping[str, Any]) -> KubeConfig | None:
     from kfshell.kubeconfig import load_kubeconfig
 
     kf = _kf_extension(event)
-    return load_kubeconfig(kf.get("kubeconfig"), kf.get("context"))
+    paths = kf.get("kubeconfig")
+    if isinstance(paths, str):  # KUBECONFIG-style: several files joined by os.pathsep, missing ones skipped
+        return load_kubeconfig(None, kf.get("context"), environ={"KUBECONFIG": paths})
+    return load_kubeconfig(paths, kf.get("context"))
 
 
 def api_client(event: Mapping[str, Any]) -> ApiClient:
