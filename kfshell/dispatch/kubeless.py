@@ -184,7 +184,7 @@ def call_function(api: ApiClient, namespace: str, function_name: str, request_da
         if "ReadTimeoutError" in {cls.__name__ for cls in type(_innermost(exc)).__mro__}:
             raise _timed_out(where, timeout) from None
         raise cluster.translate(exc) from None
-    return _result(status, raw, where, namespace, function_name, timeout)
+    return _result(status, raw, namespace, function_name, port, timeout)
 
 
 def call(spec: Any, data: Mapping[str, Any], session: Any) -> dict[str, Any]:
@@ -196,14 +196,15 @@ def call(spec: Any, data: Mapping[str, Any], session: Any) -> dict[str, Any]:
     return call_function(session.api(), namespace, name, dict(data), float(spec.timeout or DEFAULT_TIMEOUT))
 
 
-def _result(status: int, raw: bytes, where: str, namespace: str, name: str, timeout: float) -> dict[str, Any]:
+def _result(status: int, raw: bytes, namespace: str, name: str, port: str, timeout: float) -> dict[str, Any]:
+    where = f"{namespace}/{name}"
     text = raw.decode("utf-8", "replace")
     try:
         answer = json.loads(text) if text.strip() else None
     except ValueError:
         answer = None
     if isinstance(answer, dict) and answer.get("kind") == "Status" and "apiVersion" in answer:
-        raise _proxy_refused(status, str(answer.get("message") or ""), where, namespace, name)
+        raise _proxy_refused(status, str(answer.get("message") or ""), namespace, name, port)
     if status == 408:
         raise _timed_out(where, timeout)
     if isinstance(answer, dict) and (200 <= status <= 299 or isinstance(answer.get("error"), dict)):
@@ -216,15 +217,17 @@ def _result(status: int, raw: bytes, where: str, namespace: str, name: str, time
                         reason="FunctionError")
 
 
-def _proxy_refused(status: int, message: str, where: str, namespace: str, name: str) -> KfError:
+def _proxy_refused(status: int, message: str, namespace: str, name: str, port: str) -> KfError:
     """The API server's own answer (a Status object), not the function's."""
+    where = f"{namespace}/{name}"
     if status == 401:
         return CredentialsRefused("the cluster refused the credentials (401 Unauthorized)",
                                   hint="get fresh credentials", reason="Unauthorized")
     if status == 403:
         return CommandFailed(
             f"you may not call this function: needs services/proxy on service {name} in namespace {namespace}",
-            hint="ask an admin for create on services/proxy there", reason="Forbidden")
+            hint=f"ask an admin for create on services/proxy (resource name {name}:{port}) there",
+            reason="Forbidden")
     if status == 404:
         return CommandFailed(f"function {where} is not deployed: {_clip(message)}",
                              hint="see `command list`", reason="NotFound")
