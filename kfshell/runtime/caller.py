@@ -91,30 +91,30 @@ def client_for_request(event: Mapping[str, Any]) -> ApiClient:
             "token, so the function cannot act as its caller (kf sends the token of a token-based "
             "kubeconfig user; a client-certificate user runs commands locally)"
         )
-    configuration = service_configuration(os.environ.get(KUBECONFIG_ENV) or None)
-    caller = verify(token, configuration)
+    service = service_client(os.environ.get(KUBECONFIG_ENV) or None)
+    caller = verify(token, service)
     from kfshell.runtime.impersonation import ImpersonatingApiClient
 
-    return ImpersonatingApiClient(configuration, caller.username, caller.groups)
+    return ImpersonatingApiClient(service.configuration, caller.username, caller.groups,
+                                  pool_manager=service.rest_client.pool_manager)
 
 
-def verify(token: str, configuration: Configuration) -> Caller:
-    """Ask the API server, with the function's own credentials, whose token this is."""
+def verify(token: str, service: ApiClient) -> Caller:
+    """Ask the API server, with the function's own credentials (`service`), whose token this is."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     review = client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
-    with client.ApiClient(configuration) as service_api:
-        try:
-            answer = client.AuthenticationV1Api(service_api).create_token_review(review)
-        except ApiException as exc:
-            raise _review_failed(exc.status) from None
-        except Exception as exc:  # urllib3/socket errors: say which, never echo the request
-            raise CallerError(
-                f"cannot reach the API server to verify the caller: {type(exc).__name__}",
-                status=503,
-                reason="ServiceUnavailable",
-            ) from None
+    try:
+        answer = client.AuthenticationV1Api(service).create_token_review(review)
+    except ApiException as exc:
+        raise _review_failed(exc.status) from None
+    except Exception as exc:  # urllib3/socket errors: say which, never echo the request
+        raise CallerError(
+            f"cannot reach the API server to verify the caller: {type(exc).__name__}",
+            status=503,
+            reason="ServiceUnavailable",
+        ) from None
     status = answer.status
     if status is None or not status.authenticated or status.user is None or not status.user.username:
         why = (status.error if status is not None else None) or "authentication failed"
@@ -129,6 +129,18 @@ def verify(token: str, configuration: Configuration) -> Caller:
         groups=tuple(user.groups or ()),
         extra={k: tuple(v) for k, v in (user.extra or {}).items()},
     )
+
+
+@functools.lru_cache(maxsize=4)
+def service_client(kubeconfig: str | None) -> ApiClient:
+    """An ApiClient with the function's own credentials, one per worker process.
+
+    Cached so that its connections stay warm between calls (a TLS handshake per call costs more than
+    the TokenReview itself); the impersonating clients share its connection pool.
+    """
+    from kubernetes import client
+
+    return client.ApiClient(service_configuration(kubeconfig))
 
 
 @functools.lru_cache(maxsize=4)

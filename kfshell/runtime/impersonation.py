@@ -27,10 +27,19 @@ class ImpersonationUnsupported(Exception):
 
 
 class _ImpersonatingRESTClient(rest.RESTClientObject):
-    def __init__(self, configuration: client.Configuration, user: str, groups: tuple[str, ...]) -> None:
+    def __init__(self, configuration: client.Configuration, user: str, groups: tuple[str, ...],
+                 pool_manager: Any = None) -> None:
         super().__init__(configuration)
         self._user = user
         self._groups = groups
+        self._shared_pool = pool_manager is not None
+        if pool_manager is not None:  # reuse warm connections: identity travels per request, not per connection
+            self.pool_manager.clear()
+            self.pool_manager = pool_manager
+
+    def close(self) -> None:
+        if not self._shared_pool:
+            super().close()
 
     def request(self, method: str, url: str, *args: Any, headers: Any = None, **kwargs: Any) -> Any:
         return super().request(
@@ -51,14 +60,18 @@ def impersonation_headers(headers: Any, user: str, groups: Iterable[str]) -> HTT
 
 
 class ImpersonatingApiClient(client.ApiClient):
-    """Makes every call as `user` in `groups`, with the credentials of `configuration`."""
+    """Makes every call as `user` in `groups`, with the credentials of `configuration`.
 
-    def __init__(self, configuration: client.Configuration, user: str, groups: Iterable[str] = ()) -> None:
+    `pool_manager` (urllib3) lets many such clients share the function's warm connections.
+    """
+
+    def __init__(self, configuration: client.Configuration, user: str, groups: Iterable[str] = (),
+                 pool_manager: Any = None) -> None:
         super().__init__(configuration)
         self.impersonated_user = user
         self.impersonated_groups = tuple(groups)
         self.rest_client.close()
-        self.rest_client = _ImpersonatingRESTClient(configuration, user, self.impersonated_groups)
+        self.rest_client = _ImpersonatingRESTClient(configuration, user, self.impersonated_groups, pool_manager)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # kubernetes.stream swaps call_api for a websocket call that forwards only Authorization.
