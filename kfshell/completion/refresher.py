@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kfshell.completion.kinds import SOURCE_KINDS, KindTable, discover_kinds
@@ -47,6 +47,7 @@ class Refresher:
     on_change() is called (from a background thread) after each new snapshot and when `refreshing` flips.
     on_settled(snapshot) is called when a run's first full listing is in (e.g. to write the on-disk cache).
     discover(api) -> KindTable can replace API discovery (tests use it to hide a kind).
+    source_kinds maps completion sources to the kinds that feed them (default: kinds.SOURCE_KINDS).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Refresher:
         on_change: Callable[[], None] | None = None,
         on_settled: Callable[[Snapshot], None] | None = None,
         discover: Callable[[Any], KindTable] = discover_kinds,
+        source_kinds: Mapping[str, tuple[str, ...]] = SOURCE_KINDS,
         relist_interval: float = 30.0,
     ) -> None:
         self._connect = connect
@@ -68,6 +70,7 @@ class Refresher:
         self._on_change = on_change
         self._on_settled = on_settled
         self._discover = discover
+        self._source_kinds = source_kinds
         self._relist_interval = relist_interval
         self._snapshot: Snapshot = EMPTY
         self._run: _Run | None = None
@@ -85,6 +88,12 @@ class Refresher:
         return run is not None and not run.settled.is_set()
 
     refreshing = is_refreshing
+
+    @property
+    def streams(self) -> tuple[ListWatch, ...]:
+        """The current run's list-watch streams (their `label` and `state`), for diagnostics and tests."""
+        run = self._run
+        return tuple(run.streams) if run is not None else ()
 
     @property
     def error(self) -> str | None:
@@ -198,13 +207,15 @@ class _Run:
         self._set_fixed("kinds", kinds.items())
         self.streams = self._streams(api, kinds)
         # Sources none of whose kinds are served are complete, and empty.
-        for source in SOURCE_KINDS:
+        for source in owner._source_kinds:
             if source not in {s for stream in self.streams for s in stream.sources}:
                 self._set_fixed(source, [])
         for stream in self.streams:
             stream.start()
         self._set_fixed_commands(api)
         self._setting_up = False
+        # Every stream may have answered while setting up: then no later change would notice it.
+        self._maybe_settled(self.owner.current())
         self._publisher()
 
     def _streams(self, api: Any, kinds: KindTable) -> list[ListWatch]:
@@ -229,7 +240,7 @@ class _Run:
         for where in dict.fromkeys([KUBEFLOW_NAMESPACE, namespace]):
             add("deployments.apps", where, convert_component, ("components",))
             add("statefulsets.apps", where, convert_component, ("components",))
-        for source, kind_names in SOURCE_KINDS.items():
+        for source, kind_names in owner._source_kinds.items():
             if source in ("namespaces", "pods"):
                 continue
             for kind_name in kind_names:
@@ -305,11 +316,19 @@ class _Run:
             snapshot = Snapshot(context=self.context, namespace=self.namespace)
         snapshot = snapshot.replace(items, complete=complete, taken_at=time.time())
         self.owner._publish(self, snapshot)
-        if not self._setting_up and not self.settled.is_set() and all(s.state.settled for s in self.streams):
-            self.settled.set()
-            self.owner._notify()
-            if self.owner._on_settled is not None and self.owner._run is self:
-                self.owner._on_settled(snapshot)
+        self._maybe_settled(snapshot)
+
+    def _maybe_settled(self, snapshot: Snapshot) -> None:
+        """Once set up and every stream has answered: stop saying "refreshing", and tell `on_settled`."""
+        if self._setting_up or self.settled.is_set() or not all(s.state.settled for s in self.streams):
+            return
+        with self._wake:
+            if self._dirty:
+                return  # the publisher will come back here with the newest snapshot
+        self.settled.set()
+        self.owner._notify()
+        if self.owner._on_settled is not None and self.owner._run is self:
+            self.owner._on_settled(snapshot)
 
     def _own_namespaces(self) -> list[Item]:
         """For a user who may not list namespaces: the one they work in still completes."""
