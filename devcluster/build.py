@@ -11,6 +11,7 @@ import time
 from . import paths
 
 K8S_VERSION = "v1.36.3"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "pod-workdirs")
 
 
 def source_digest() -> str:
@@ -44,6 +45,7 @@ def build(force: bool = False) -> bool:
     digest = source_digest()
     up_to_date = paths.BINARY.exists() and paths.KUBECTL.exists() and stamp.exists()
     if up_to_date and stamp.read_text() == digest and not force:
+        _link_components()
         return False
     paths.BIN.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=mod -buildvcs=false")
@@ -54,10 +56,15 @@ def build(force: bool = False) -> bool:
         subprocess.run(["go", "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(output), package],
                        cwd=paths.SOURCE, env=env, check=True)
         print(f"devcluster: built {output.name} in {time.monotonic() - started:.0f}s", file=sys.stderr)
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+    _link_components()
+    stamp.write_text(digest)
+    return True
+
+
+def _link_components() -> None:
+    """One symlink per component, so `ps` and pid checks show which component a process is."""
+    for name in COMPONENTS:
         link = paths.BIN / name
         if not link.is_symlink():
             link.unlink(missing_ok=True)
             link.symlink_to(paths.BINARY.name)
-    stamp.write_text(digest)
-    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import socket
@@ -16,9 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import kubeconfig, paths, pki, processes
-
-# Start order; `down` stops them in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+from .build import COMPONENTS  # start order; `down` stops them in reverse
 
 
 class ClusterError(RuntimeError):
@@ -138,10 +138,16 @@ def _scheduler_args() -> list[str]:
             "--bind-address=127.0.0.1", "--leader-elect=false", "--v=1"]
 
 
-def _kwok_config() -> Path:
-    """KWOK's configuration: options, the stages in devcluster/kwok/, and exec/logs run locally."""
+def _pods_dir() -> Path:
+    """Exec'd commands run in <this>/<namespace>/<pod> (or here, before the pod's own Exec exists)."""
     pods_dir = paths.RUN / "pods"
     pods_dir.mkdir(parents=True, exist_ok=True)
+    return pods_dir
+
+
+def _kwok_config() -> Path:
+    """KWOK's configuration: options, the stages in devcluster/kwok/, and exec/logs run locally."""
+    pods_dir = _pods_dir()
     log = paths.RUN / "pod-output.log"
     if not log.exists():
         # KWOK reads logs in the CRI format: timestamp, stream, tag (F = full line), message.
@@ -154,7 +160,9 @@ def _kwok_config() -> Path:
                      "serverAddress": f"127.0.0.1:{paths.KWOK_PORT}", "manageAllNodes": True,
                      "nodeLeaseDurationSeconds": 40, "nodeLeaseParallelism": 4,
                      "podPlayStageParallelism": 4, "nodePlayStageParallelism": 4,
-                     "podsOnNodeSyncParallelism": 4, "enableDebuggingHandlers": True}},
+                     "podsOnNodeSyncParallelism": 4, "enableDebuggingHandlers": True,
+                     # Per-pod Exec objects (made by pod-workdirs) give each pod its own directory.
+                     "enableCRDs": ["Exec"]}},
         {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterExec", "metadata": {"name": "kf-local-exec"},
          "spec": {"execs": [{"local": {"workDir": str(pods_dir),
                                        "envs": [{"name": "KF_DEVCLUSTER", "value": "1"}]}}]}},
@@ -193,8 +201,22 @@ def seed() -> None:
         kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
 
 
+@contextlib.contextmanager
+def _exclusive():
+    """Serialise up/down across processes: concurrent test sessions must not restart each other's cluster."""
+    paths.CACHE.mkdir(parents=True, exist_ok=True)
+    with open(paths.CACHE / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(do_seed: bool = True) -> float:
     """Bring the cluster up (at once if it already is); returns the seconds it took."""
+    with _exclusive():
+        return _up(do_seed)
+
+
+def _up(do_seed: bool) -> float:
     started = time.monotonic()
     if is_up():
         return 0.0
@@ -213,7 +235,11 @@ def up(do_seed: bool = True) -> float:
     _wait("the API server to be ready", _ready, 90, "kube-apiserver")
     processes.start("kube-controller-manager", _controller_manager_args())
     processes.start("kube-scheduler", _scheduler_args())
+    exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
+    kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
     processes.start("kwok", _kwok_args())
+    processes.start("pod-workdirs", [f"--kubeconfig={paths.PKI / 'kwok.kubeconfig'}", f"--root={_pods_dir()}"])
     kubectl("apply", "-f", "-", input_text=_node_manifest())
     _wait("the node to be Ready", _node_ready, 60, "kwok")
     if do_seed:
@@ -223,6 +249,11 @@ def up(do_seed: bool = True) -> float:
 
 def down(wipe: bool = False) -> list[str]:
     """Stop every process `up` started (by pid); with wipe, remove etcd data, keys and kubeconfig."""
+    with _exclusive():
+        return _down(wipe)
+
+
+def _down(wipe: bool) -> list[str]:
     stopped = [name for name in reversed(COMPONENTS) if processes.stop(name)]
     if wipe:
         for path in (paths.ETCD_DATA, paths.PKI, paths.RUN):

@@ -59,6 +59,13 @@ def test_exec_returns_output_and_exit_code(admin, namespace):
     assert err == "oops\n"
     assert '"status":"Success"' in status.replace(" ", "")
 
+    # Each pod has its own working directory on the host.
+    def pwd_is_the_pods_own():
+        out, _, _ = _exec(admin, namespace, pod, ["pwd"])
+        return out.strip().endswith(f"/{namespace}/{pod}")
+
+    wait_for(pwd_is_the_pods_own, what="exec to run in the pod's own directory")
+
     out, _, status = _exec(admin, namespace, pod, ["sh", "-c", "echo partial; exit 7"])
     assert out == "partial\n"
     # KWOK reports a failed command as an error whose message ends with the exit status.

@@ -17,6 +17,8 @@ var components = map[string]func(args []string) int{
 	"kube-controller-manager": runControllerManager,
 	"kube-scheduler":          runScheduler,
 	"kwok":                    runKwok,
+	"kwok-crd-exec":           runKwokCRD,
+	"pod-workdirs":            runPodWorkdirs,
 }
 
 func main() {
