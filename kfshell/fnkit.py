@@ -118,10 +118,14 @@ def kubeconfig(event: Mapping[str, Any]) -> KubeConfig | None:
 def api_client(event: Mapping[str, Any]) -> ApiClient:
     """A `kubernetes.client.ApiClient` acting as the caller.
 
-    Locally: from the kubeconfig and context in `event["extensions"]["kf"]`. On the cluster: the caller's
+    Locally: `extensions.kf.client` when the embedded runtime passes its cached client, else one built from
+    the kubeconfig and context in `event["extensions"]["kf"]`. On the cluster: the caller's
     bearer token is checked with a TokenReview and the client impersonates that user
     (`kfshell.runtime.caller.client_for_request`).
     """
+    given = _kf_extension(event).get("client") if is_local(event) else None
+    if given is not None:  # the embedded runtime's own cached client for the caller: no new TLS connections
+        return given
     local = kubeconfig(event)
     if local is not None:
         from kfshell.cluster import api_client as client_for
