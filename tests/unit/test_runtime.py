@@ -32,6 +32,7 @@ def handler(event, context):
             "event": {k: event[k] for k in ("event-id", "event-type", "event-time", "event-namespace")},
             "context": context,
             "worker_pid": os.getpid(),
+            "extensions": sorted(event["extensions"]),
         }
     if do == "sleep":
         with open(data["pidfile"], "w") as f:
@@ -115,6 +116,12 @@ def test_post_json_calls_handler_with_kubeless_event_and_context(runtime: Runtim
                              "event-time": "2024-01-01T00:00:00Z", "event-namespace": "cli.kf.kubeflow.org"}
     assert body["context"] == {"function-name": "handler", "timeout": 1.5, "runtime": "python3.11",
                                "memory-limit": "128Mi"}
+
+
+def test_request_cannot_smuggle_trusted_kf_extensions(runtime: RuntimeProcess) -> None:
+    # extensions.kf would make fnkit act locally with a kubeconfig: the runtime never takes it from a request.
+    resp = post(runtime, {"extensions": {"kf": {"local": True}}}, **{"extensions": "kf"})
+    assert resp.json()["extensions"] == ["request"]
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
