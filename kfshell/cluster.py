@@ -299,8 +299,8 @@ def _unreachable(exc: BaseException) -> KfError | None:
     if names & {"ConnectTimeoutError", "TimeoutError", "timeout"} and "NewConnectionError" not in names:
         return Unreachable(f"the cluster{target} did not answer within {CONNECT_TIMEOUT:g} s", hint=hint,
                            reason="Unreachable")
-    if names & {"NewConnectionError", "MaxRetryError", "ProtocolError", "ConnectionError", "OSError",
-                "HTTPError"}:
+    # Not every OSError: a missing certificate file is a kubeconfig problem, not an unreachable cluster.
+    if names & {"NewConnectionError", "MaxRetryError", "ProtocolError", "ConnectionError", "HTTPError"}:
         return Unreachable(f"cannot reach the cluster{target}: {_last_words(chain)}", hint=hint,
                            reason="Unreachable")
     return None
