@@ -4,6 +4,7 @@ real API server's service proxy by alice and bob, acting as them (TokenReview + 
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,7 +141,7 @@ def test_a_forged_caller_token_is_refused_with_401(alice, namespace: str, probe:
         body={"do": "whoami"}, auth_settings=["BearerToken"])
     response = alice.call_api(method, url, headers, body, post, _request_timeout=(cluster.CONNECT_TIMEOUT, 15))
     assert response.status == 401
-    answer = __import__("json").loads(response.read())
+    answer = json.loads(response.read())
     assert "not accepted by the API server" in answer["error"]["message"]
     assert "not-a-real-token" not in probe.runtime.log
 
