@@ -232,8 +232,14 @@ def translate(exc: BaseException) -> KfError:
         return exc
     status = getattr(exc, "status", None)
     if _is_api_exception(exc):
-        if not status:  # the client never got an answer
-            return Unreachable(f"no answer from the cluster: {getattr(exc, 'reason', '') or exc}",
+        if not status:  # the client never got an answer; it reports TLS failures this way
+            kind, _, detail = str(getattr(exc, "reason", "") or exc).partition("\n")
+            if kind == "SSLError":
+                found = re.search(r"\[SSL: [A-Z_]+\] ([^\"()]+)", detail)
+                why = found.group(1).strip() if found else " ".join(detail.split())
+                return Unreachable(f"TLS with the cluster failed: {why}",
+                                   hint="check the kubeconfig's certificate authority", reason="Unreachable")
+            return Unreachable(f"no answer from the cluster: {' '.join(f'{kind} {detail}'.split())}",
                                hint="check the context's server and your network", reason="Unreachable")
         return _translate_api(exc, int(status))
     unreachable = _unreachable(exc)

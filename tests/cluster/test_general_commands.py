@@ -145,3 +145,34 @@ def test_refused_credentials_are_exit_3(kubeconfig, tmp_path):
     assert run.status == 3, text_of(run)
     assert run.seconds < 5
     assert "credentials" in run.error and "not-a-valid-token" not in run.error
+
+
+def _self_signed_ca() -> str:
+    """Base64 PEM of a CA that did not sign the API server's certificate."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-the-cluster-ca")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def test_a_wrong_certificate_authority_is_exit_3(kubeconfig, tmp_path):
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["certificate-authority-data"] = _self_signed_ca()
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    run = kf(str(path), "kf-alice", "status list")
+    assert run.status == 3, text_of(run)
+    assert "TLS" in run.error and run.seconds < 5

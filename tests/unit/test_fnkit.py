@@ -177,3 +177,13 @@ def test_unreachable_server_fails_fast_with_exit_3(tmp_path):
     assert isinstance(err, Unreachable) and err.exit_status == 3
     assert f"127.0.0.1:{port}" in err.message and "refused" in err.message
     assert "secret-token" not in err.one_line()
+
+
+def test_tls_failures_are_unreachable_on_one_line():
+    # The generated client reports urllib3's SSLError as an ApiException with status 0 and a two-line reason.
+    err = cluster.translate(ApiException(
+        status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get "
+                         "local issuer certificate (_ssl.c:1006)"))
+    assert isinstance(err, Unreachable) and err.exit_status == 3
+    assert err.one_line() == ("kf: TLS with the cluster failed: certificate verify failed: unable to get local "
+                              "issuer certificate (check the kubeconfig's certificate authority)")
