@@ -14,12 +14,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -48,22 +46,29 @@ def use_cli() -> bool:
     return importlib.util.find_spec("kfshell.cli") is not None
 
 
-def kf(kubeconfig: str, context: str, line: str, namespace: str | None = None) -> Run:
-    """Run one kf command line as `context`; -o json; `namespace` defaults to the context's own."""
-    if use_cli():
-        return _via_cli(kubeconfig, context, line, namespace)
-    return _via_handler(kubeconfig, context, line, namespace)
+def kf(kubeconfig: str, context: str, line: str, namespace: str | None = None, home: str | None = None) -> Run:
+    """Run one kf command line as `context`; -o json; `namespace` defaults to the context's own.
+
+    `home` holds kf's config and state (the session); by default each run gets a fresh one, so no test sees
+    another's `use` or `create -i`.
+    """
+    if not use_cli():
+        return _via_handler(kubeconfig, context, line, namespace)
+    if home is not None:
+        return _via_cli(kubeconfig, context, line, namespace, home)
+    with tempfile.TemporaryDirectory(prefix="kf-home-") as fresh:
+        return _via_cli(kubeconfig, context, line, namespace, fresh)
 
 
-def _via_cli(kubeconfig: str, context: str, line: str, namespace: str | None) -> Run:
+def _via_cli(kubeconfig: str, context: str, line: str, namespace: str | None, home: str) -> Run:
     argv = [sys.executable, "-m", "kfshell", "--kubeconfig", kubeconfig, "--context", context, "-o", "json"]
     if namespace:
         argv += ["-n", namespace]
     from kfshell.parsing import split_commands
 
     argv += split_commands(line)[0]
-    env = {**os.environ, "NO_COLOR": "1", "XDG_STATE_HOME": str(ROOT / ".cache" / "test-state"),
-           "XDG_CONFIG_HOME": str(ROOT / ".cache" / "test-config"), "XDG_CACHE_HOME": str(ROOT / ".cache" / "test-xdg")}
+    env = {**os.environ, "NO_COLOR": "1", "HOME": home, "XDG_STATE_HOME": f"{home}/state",
+           "XDG_CONFIG_HOME": f"{home}/config", "XDG_CACHE_HOME": f"{home}/cache"}
     env.pop("KUBECONFIG", None)
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=200, env=env, stdin=subprocess.DEVNULL,

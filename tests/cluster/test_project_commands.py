@@ -109,13 +109,13 @@ def test_admin_creates_and_deletes_a_project(kubeconfig, admin, project):
     assert _gone(admin, project)  # delete waits until the namespace is really gone
 
 
-def test_create_into_switches_the_session(kubeconfig, project):
-    run = kf(kubeconfig, "kf-admin", f"create -i {project}")
-    assert run.status == 0, text_of(run)
-    where = kf(kubeconfig, "kf-admin", "whoami")
+def test_create_into_switches_the_session(kubeconfig, project, tmp_path):
     from tests.cluster.kf_general import use_cli
 
+    run = kf(kubeconfig, "kf-admin", f"create -i {project}", home=str(tmp_path))
+    assert run.status == 0, text_of(run)
     if use_cli():  # the CLI applied the result's "session"; the handler alone has no session to switch
+        where = kf(kubeconfig, "kf-admin", "whoami", home=str(tmp_path))
         assert where.data["namespace"] == project
 
 
