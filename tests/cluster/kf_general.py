@@ -28,6 +28,7 @@ class Run:
     data: Any
     error: str
     seconds: float
+    session: dict[str, Any] | None = None  # the result's "session" switch (handler runs only)
 
     def rows(self) -> list[dict[str, Any]]:
         assert isinstance(self.data, list), f"expected table records, got {self.data!r} ({self.error})"
@@ -117,7 +118,8 @@ def _via_handler(kubeconfig: str, context: str, line: str, namespace: str | None
         data = result.text
     else:
         data = None
-    return Run(status=int(result.exit_status), data=data, error=warnings, seconds=seconds)
+    return Run(status=int(result.exit_status), data=data, error=warnings, seconds=seconds,
+               session=raw.get("session"))
 
 
 def text_of(run: Run) -> str:

@@ -114,9 +114,11 @@ def test_create_into_switches_the_session(kubeconfig, project, tmp_path):
 
     run = kf(kubeconfig, "kf-admin", f"create -i {project}", home=str(tmp_path))
     assert run.status == 0, text_of(run)
-    if use_cli():  # the CLI applied the result's "session"; the handler alone has no session to switch
+    if use_cli():  # the CLI applied the result's "session" and persisted it
         where = kf(kubeconfig, "kf-admin", "whoami", home=str(tmp_path))
         assert where.data["namespace"] == project
+    else:
+        assert run.session == {"namespace": project}
 
 
 def test_dry_run_creates_nothing(kubeconfig, admin, project, repos):
