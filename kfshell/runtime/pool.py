@@ -110,22 +110,29 @@ class WorkerPool:
             name=f"kf-worker-{self.module_name}",
             daemon=True,
         )
+        message: object = None
+        started = timed_out = False
         try:
             process.start()
+            started = True
             child_conn.close()
-            worker = _Worker(process, parent_conn)
-            message = parent_conn.recv() if parent_conn.poll(STARTUP_TIMEOUT) else None
+            if parent_conn.poll(STARTUP_TIMEOUT):
+                message = parent_conn.recv()
+            else:
+                timed_out = True
         except (EOFError, OSError):
             message = None
         if isinstance(message, Ready):
-            return worker
+            return _Worker(process, parent_conn)
         self._forget()
-        if process.is_alive():
-            process.kill()
-        process.join(5)
+        parent_conn.close()
+        if started:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
         if isinstance(message, LoadFailed):
             raise LoadError(message.message)
-        if message is None and process.exitcode is None:
+        if timed_out:
             raise LoadError(f"the function did not load within {STARTUP_TIMEOUT:g}s")
         raise LoadError(f"the worker process exited while loading the function (exit code {process.exitcode})")
 

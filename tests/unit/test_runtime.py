@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.cluster.nethost import RuntimeProcess
+from tests.cluster.runtime_process import RuntimeProcess
 
 FUNCTION = '''
 import os
