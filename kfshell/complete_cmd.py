@@ -21,7 +21,6 @@ from typing import Any, TextIO
 
 from kfshell.completion.analyze import analyze
 from kfshell.completion.cache import DEFAULT_TTL, CompletionCache, cache_dir
-from kfshell.completion.sessions import context_items
 from kfshell.completion.snapshot import EMPTY, Item, Snapshot
 from kfshell.completion.suggest import Suggester
 
@@ -59,9 +58,9 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[
     return 0
 
 
-def complete(finished: list[str], current: str, environ: Mapping[str, str]) -> list[str]:
-    """The output lines for the word `current` after `finished`."""
-    registry = _registry(environ)
+def complete(finished: list[str], current: str, environ: Mapping[str, str], registry: Any = None) -> list[str]:
+    """The output lines for the word `current` after `finished` (registry: default, kf's own)."""
+    registry = registry if registry is not None else _registry(environ)
     wanted = analyze(registry, finished, current, outer=True)
     if "files" in wanted.sources:
         return [":files"]
@@ -86,8 +85,14 @@ def complete(finished: list[str], current: str, environ: Mapping[str, str]) -> l
 
 
 def _lines(completer: Suggester, wanted: Any) -> list[str]:
-    return [f"{wanted.keep}{s.value}\t{s.meta}" if s.meta else f"{wanted.keep}{s.value}"
-            for s in completer.rank(wanted)]
+    """Prefix matches only (the shells replace the word with what the candidates share, so a fuzzy one
+    would eat what was typed), except a lone fuzzy match, which is what the user meant."""
+    suggestions = completer.rank(wanted)
+    query = wanted.query.lower()
+    chosen = [s for s in suggestions if s.value.lower().startswith(query)]
+    if not chosen and len(suggestions) == 1:
+        chosen = suggestions
+    return [f"{wanted.keep}{s.value}\t{s.meta}" if s.meta else f"{wanted.keep}{s.value}" for s in chosen]
 
 
 def where(words: Sequence[str], environ: Mapping[str, str]) -> Place:
@@ -171,6 +176,7 @@ def _spawn_refresh(place: Place, environ: Mapping[str, str]) -> None:
 
 
 def _context_items(place: Place, environ: Mapping[str, str]) -> list[Item]:
+    from kfshell.completion.sessions import context_items
     from kfshell.kubeconfig import load_kubeconfig
 
     return context_items(load_kubeconfig(place.kubeconfig, None, environ))
