@@ -110,8 +110,103 @@ def rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# ---- full refresh on the dev cluster ------------------------------------------------------------------
+
+REFRESH_OBJECTS = int(os.environ.get("KF_BENCH_OBJECTS", "1000"))
+REFRESH_RUNS = int(os.environ.get("KF_BENCH_REFRESH_RUNS", "5"))
+
+
+def _create_many(api, namespace: str, count: int) -> None:
+    """`count` notebooks and `count` pods in `namespace`, a few requests at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kfshell.cluster import request_json
+
+    def notebook(n: int) -> None:
+        request_json(api, "POST", f"/apis/kubeflow.org/v1/namespaces/{namespace}/notebooks", body={
+            "apiVersion": "kubeflow.org/v1", "kind": "Notebook", "metadata": {"name": f"nb-{n:05d}"},
+            "spec": {"template": {"spec": {"containers": [{"name": "nb", "image": "jupyter/base:1"}]}}}})
+
+    def pod(n: int) -> None:
+        request_json(api, "POST", f"/api/v1/namespaces/{namespace}/pods", body={
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"worker-{n:05d}"},
+            "spec": {"containers": [{"name": "main", "image": "busybox:1"}, {"name": "sidecar", "image": "envoy:1"}]}})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(notebook, range(count)))
+        list(pool.map(pod, range(count)))
+
+
+def report_refresh(print_: Callable[[str], None] = print) -> None:
+    import subprocess
+    import uuid
+
+    import prompt_toolkit  # noqa: F401 - the shell holds it too; count it in the RSS
+
+    from benchmarks.timing import summarise
+    from devcluster import cluster, paths
+    from kfshell.cluster import api_client, request_json
+    from kfshell.completion.refresher import Refresher
+    from kfshell.completion.sessions import roomy_client
+    from kfshell.kubeconfig import load_kubeconfig
+
+    cluster.up()
+    kubeconfig = str(paths.KUBECONFIG)
+
+    def connect(context):
+        return roomy_client(api_client(load_kubeconfig(kubeconfig, context), context))
+
+    admin = connect("kf-admin")
+    namespace = f"kf-bench-{uuid.uuid4().hex[:6]}"
+    request_json(admin, "POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+    try:
+        started = time.perf_counter()
+        _create_many(admin, namespace, REFRESH_OBJECTS)
+        print_(f"full refresh of {REFRESH_OBJECTS} notebooks and {REFRESH_OBJECTS} pods (kf-admin, dev cluster; "
+               f"created in {time.perf_counter() - started:.0f} s)")
+        gc.collect()
+        before = rss_mib()
+        refresher = Refresher(connect)
+        samples = []
+        try:
+            for run in range(REFRESH_RUNS + 1):
+                started = time.perf_counter()
+                if run == 0:
+                    refresher.start("kf-admin", namespace)
+                else:
+                    refresher.refresh()
+                if not refresher.wait_settled(120):
+                    raise RuntimeError("the refresh did not finish within 120 s")
+                elapsed = time.perf_counter() - started
+                snapshot = refresher.current()
+                got = (len(snapshot.get("notebooks")), len(snapshot.get("pods")))
+                if got != (REFRESH_OBJECTS, REFRESH_OBJECTS):
+                    raise RuntimeError(f"the snapshot holds {got} notebooks/pods, not {REFRESH_OBJECTS} each")
+                if run:  # the first run also pays for importing kubernetes and the first connections
+                    samples.append(elapsed)
+            gc.collect()
+            after = rss_mib()
+            kubectl = [str(paths.KUBECTL), "--kubeconfig", kubeconfig, "--context", "kf-admin", "get",
+                       "notebooks,pods", "-n", namespace, "-o", "json"]
+            kubectl_samples = []
+            for _ in range(REFRESH_RUNS):
+                started = time.perf_counter()
+                subprocess.run(kubectl, check=True, stdout=subprocess.DEVNULL)
+                kubectl_samples.append(time.perf_counter() - started)
+        finally:
+            refresher.stop()
+        summary = summarise(samples)
+        print_(f"  kf refresh (discovery, every source listed, snapshot swapped)  {summary.ms()}")
+        print_(f"  kubectl get notebooks,pods -o json (same objects, for scale)   {summarise(kubectl_samples).ms()}")
+        print_(f"  RSS of the process holding the snapshot: {after:.0f} MiB "
+               f"(+{after - before:.0f} MiB for the refresher, its clients and {snapshot.count()} items)")
+    finally:
+        request_json(admin, "DELETE", f"/api/v1/namespaces/{namespace}")
+
+
 def main() -> None:
     report_latency()
+    report_refresh()
 
 
 if __name__ == "__main__":

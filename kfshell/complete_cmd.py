@@ -96,8 +96,8 @@ def _lines(completer: Suggester, wanted: Any) -> list[str]:
 
 
 def where(words: Sequence[str], environ: Mapping[str, str]) -> Place:
-    """The context and namespace a `kf …` line would use: its flags, else kf's saved state, else the
-    kubeconfig's current context and that context's namespace."""
+    """The context and namespace a `kf …` line would use, decided as the session decides them (its flags,
+    else kf's saved state, else the kubeconfig's current context and that context's namespace)."""
     given: dict[str, str] = {}
     for index, word in enumerate(words):
         flag, has_value, value = word.partition("=")
@@ -106,24 +106,17 @@ def where(words: Sequence[str], environ: Mapping[str, str]) -> Place:
                 given[_WHERE_FLAGS[flag]] = value
             elif index + 1 < len(words):
                 given[_WHERE_FLAGS[flag]] = words[index + 1]
-    from kfshell.config import StateStore
     from kfshell.env import Environment
-    from kfshell.kubeconfig import load_kubeconfig
+    from kfshell.errors import KfError
+    from kfshell.session import Session, SessionOptions
 
-    env = Environment(environ=dict(environ))
-    saved = StateStore(env.state_dir).load()
-    paths = given.get("kubeconfig")
+    options = SessionOptions(kubeconfig=given.get("kubeconfig"), context=given.get("context"),
+                             namespace=given.get("namespace"))
     try:
-        kubeconfig = load_kubeconfig(paths, None, environ)
-    except Exception:  # noqa: BLE001 - a broken kubeconfig: complete without cluster names
-        return Place(paths, given.get("context"), given.get("namespace"))
-    context = given.get("context") or saved.context or kubeconfig.current_context
-    if context not in kubeconfig.contexts:
-        context = kubeconfig.current_context
-    namespace = given.get("namespace") or saved.namespace_for(context)
-    if not namespace and context:
-        namespace = kubeconfig.namespace(context)
-    return Place(paths, context, namespace)
+        session = Session(Environment(environ=dict(environ)), options)
+    except KfError:  # an unknown --context: complete without cluster names
+        return Place(options.kubeconfig, options.context, options.namespace)
+    return Place(options.kubeconfig, session.context, session.namespace)
 
 
 def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: CompletionCache) -> Snapshot:

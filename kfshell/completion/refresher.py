@@ -186,6 +186,14 @@ class _Run:
     # ---- setting up (on the run's thread) --------------------------------------------------------
 
     def _main(self) -> None:
+        try:
+            self._set_up_and_publish()
+        except Exception as err:  # noqa: BLE001 - a traceback printed from a thread would garble the prompt
+            self.error = f"completion refresher failed: {_one_line(err)}"
+            self.settled.set()
+            self.owner._notify()
+
+    def _set_up_and_publish(self) -> None:
         owner = self.owner
         if owner._contexts is not None:
             self._set_fixed("contexts", list(owner._contexts()))

@@ -1,0 +1,76 @@
+# fish completion for kf (generated from the command registry by `make completions`; do not edit)
+# Install it as ~/.config/fish/completions/kf.fish.
+function __kf_words --description 'the command words before the cursor, without kf options'
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    for token in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        if contains -- $token -n --namespace --context -o --output --kubeconfig -c
+            set skip 1
+            continue
+        end
+        string match -q -- '-*' $token; and continue
+        echo $token
+    end
+end
+
+function __kf_static --description 'whether the cursor is at a command word or a built-in subcommand'
+    string match -q -- '-*' (commandline -ct); and return 1
+    set -l words (__kf_words)
+    test (count $words) -eq 0; and return 0
+    test (count $words) -eq 1; and contains -- $words[1] status
+end
+
+function __kf_static_at_command
+    __kf_static; and test (count (__kf_words)) -eq 0
+end
+
+function __kf_static_at_subcommand
+    set -l words (__kf_words)
+    __kf_static; and test (count $words) -eq 1; and test "$words[1]" = $argv[1]
+end
+
+function __kf_dynamic --description 'ask kf itself: names from its cache, flags, option values'
+    set -l tokens (commandline -opc) (commandline -ct)
+    set -l program $tokens[1]
+    set -e tokens[1]
+    set -l out ($program __complete -- $tokens 2>/dev/null)
+    if test "$out" = ":files"
+        __fish_complete_path (commandline -ct)
+        return
+    end
+    printf '%s\n' $out
+end
+
+complete -c kf -f
+complete -c kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kf -n '__kf_static_at_command' -a create -d 'create a project (a Kubeflow Profile you own) and optionally apply a repository of manifests'
+complete -c kf -n '__kf_static_at_command' -a delete -d 'delete a project (its Profile and namespace, with everything in it) and wait until it is gone'
+complete -c kf -n '__kf_static_at_command' -a exit -d 'leave the shell (Ctrl-D does the same); in a script, stop it'
+complete -c kf -n '__kf_static_at_command' -a help -d 'list the commands, or show how to use one'
+complete -c kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers from the cluster, in the background'
+complete -c kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
+complete -c kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
+complete -c kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'
+complete -c kf -n '__kf_static_at_subcommand status' -a health -d 'per component: pods ready, restarts, recent warnings; exits 1 when something is unhealthy'
+complete -c kf -n '__kf_static_at_subcommand status' -a info -d 'a component\'s images, services, endpoints and URLs'
+complete -c kf -n '__kf_static_at_command' -a use -d 'switch to another namespace (project) or context; without arguments, show where you are'
+complete -c kf -n '__kf_static_at_command' -a whoami -d 'your user and groups, context, cluster and namespace, and how many commands you may run here'
+complete -c kubectl-kf -f
+complete -c kubectl-kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kubectl-kf -n '__kf_static_at_command' -a create -d 'create a project (a Kubeflow Profile you own) and optionally apply a repository of manifests'
+complete -c kubectl-kf -n '__kf_static_at_command' -a delete -d 'delete a project (its Profile and namespace, with everything in it) and wait until it is gone'
+complete -c kubectl-kf -n '__kf_static_at_command' -a exit -d 'leave the shell (Ctrl-D does the same); in a script, stop it'
+complete -c kubectl-kf -n '__kf_static_at_command' -a help -d 'list the commands, or show how to use one'
+complete -c kubectl-kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers from the cluster, in the background'
+complete -c kubectl-kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
+complete -c kubectl-kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
+complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'
+complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a health -d 'per component: pods ready, restarts, recent warnings; exits 1 when something is unhealthy'
+complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a info -d 'a component\'s images, services, endpoints and URLs'
+complete -c kubectl-kf -n '__kf_static_at_command' -a use -d 'switch to another namespace (project) or context; without arguments, show where you are'
+complete -c kubectl-kf -n '__kf_static_at_command' -a whoami -d 'your user and groups, context, cluster and namespace, and how many commands you may run here'
