@@ -1,0 +1,195 @@
+"""`kf`: global flags, then one of four modes.
+
+  kf                      the kf> prompt (stdin is a terminal)
+  kf -c "use alice; status list"
+  kf status list          one command from argv
+  kf < script.kf          a script: one command per line, `#` comments, stops at the first failure
+
+Exit statuses: 0 ok, 1 failed, 2 usage, 3 unreachable or credentials refused, 130 interrupted. Startup is
+kept light: kubernetes, yaml, requests and prompt_toolkit are imported only by the code that needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from kfshell import __version__
+from kfshell.env import Environment
+from kfshell.errors import ExitStatus, KfError, UsageError, show
+
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+
+USAGE = "usage: kf [options] [COMMAND [ARGS...]]   (kf -c 'CMD; CMD', kf < script, or kf for the prompt)"
+
+HELP = f"""{USAGE}
+
+kf is the data scientist's shell for Kubeflow. Without a command it opens the kf> prompt.
+
+Options:
+  --context CTX          kubeconfig context, this invocation only
+  -n, --namespace NS     namespace (project), this invocation only
+  --kubeconfig FILE      kubeconfig file (default: $KUBECONFIG, several files merged, else ~/.kube/config)
+  -o, --output FORMAT    table, wide, json, yaml or name
+  -c COMMANDS            run these commands (separated by ';') and exit
+  --keep-going           in -c and scripts, do not stop at the first failure
+  -y, --yes              confirm destructive commands without asking (scripts)
+  --no-color             no colour (also: NO_COLOR=1)
+  -v, --verbose          show tracebacks with errors
+  --version              print kf's version
+  -h, --help             this help; `kf help` lists the commands
+
+Exit status: 0 ok, 1 failed, 2 usage, 3 cluster unreachable or credentials refused, 130 interrupted."""
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    output: str = "table"
+    commands: str | None = None  # -c
+    keep_going: bool = False
+    assume_yes: bool = False
+    no_color: bool = False
+    verbose: bool = False
+    version: bool = False
+    help: bool = False
+    words: tuple[str, ...] = field(default_factory=tuple)
+
+
+_VALUE_FLAGS = {
+    "--context": "context",
+    "-n": "namespace",
+    "--namespace": "namespace",
+    "--kubeconfig": "kubeconfig",
+    "-o": "output",
+    "--output": "output",
+    "-c": "commands",
+}
+_BOOL_FLAGS = {
+    "--keep-going": "keep_going",
+    "-y": "assume_yes",
+    "--yes": "assume_yes",
+    "--no-color": "no_color",
+    "--no-colour": "no_color",
+    "-v": "verbose",
+    "--verbose": "verbose",
+    "--version": "version",
+    "-h": "help",
+    "--help": "help",
+}
+
+
+def parse_global(argv: Sequence[str]) -> GlobalOptions:
+    """Global flags up to the first word that is not one (the command); UsageError for a bad flag."""
+    values: dict[str, object] = {}
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        i += 1
+        name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name.startswith("-") and not name.startswith("--") and len(name) > 2:
+            name, eq, inline = name[:2], "=", name[2:].removeprefix("=")  # -nalice, -ojson
+        if name in _BOOL_FLAGS and not eq:
+            values[_BOOL_FLAGS[name]] = True
+        elif name in _VALUE_FLAGS:
+            if eq:
+                value = inline
+            elif i < len(args):
+                value = args[i]
+                i += 1
+            else:
+                raise UsageError(f"{name} needs a value", usage=USAGE)
+            values[_VALUE_FLAGS[name]] = value
+        else:
+            from kfshell.registry import did_you_mean
+
+            raise UsageError(f"unknown option {name}", usage=USAGE,
+                             hint=did_you_mean(name, [*_VALUE_FLAGS, *_BOOL_FLAGS]) or "kf --help lists them")
+    options = GlobalOptions(**values, words=tuple(args[i:]))  # type: ignore[arg-type]
+    if options.output not in OUTPUT_FORMATS:
+        from kfshell.registry import did_you_mean
+
+        raise UsageError(f"-o cannot be '{options.output}'", usage=USAGE,
+                         hint=did_you_mean(options.output, OUTPUT_FORMATS) or "use " + "|".join(OUTPUT_FORMATS))
+    if options.commands is not None and options.words:
+        raise UsageError("give commands with -c or as arguments, not both", usage=USAGE)
+    return options
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run kf with `argv` (without the program name); the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["__complete"]:  # the shells' TAB completion (completions/): never prints errors
+        from kfshell import complete_cmd
+
+        return complete_cmd.main(argv[1:])
+    env = env or Environment.from_process()
+    verbose = "-v" in argv or "--verbose" in argv
+    try:
+        options = parse_global(argv)
+        verbose = options.verbose
+        if options.no_color:
+            env = replace(env, no_color=True)
+        if options.help:
+            env.stdout.write(HELP + "\n")
+            return ExitStatus.OK
+        if options.version:
+            env.stdout.write(f"kf {__version__}\n")
+            return ExitStatus.OK
+        return _run(options, env)
+    except KfError as err:
+        return int(show(err, env, verbose))
+    except KeyboardInterrupt:
+        env.stderr.write("kf: interrupted\n")
+        return ExitStatus.INTERRUPTED
+
+
+def _run(options: GlobalOptions, env: Environment) -> int:
+    from kfshell.commands.exit import LeaveShell
+    from kfshell.registry import Registry
+    from kfshell.runner import Runner
+    from kfshell.session import Session, SessionOptions
+
+    session = Session(env, SessionOptions(
+        kubeconfig=options.kubeconfig, context=options.context, namespace=options.namespace,
+        output=options.output, verbose=options.verbose, assume_yes=options.assume_yes))
+    registry = Registry.load(user_dir=env.config_dir / "commands")
+    session.registry = registry
+    for problem in registry.problems:
+        env.stderr.write(f"kf: warning: command file skipped: {problem}\n")
+    runner = Runner(session, registry)
+    try:
+        if options.commands is not None:
+            return runner.run_line(options.commands, keep_going=options.keep_going)
+        if options.words:
+            return runner.run_words(list(options.words))
+        if env.stdin_isatty:
+            from kfshell.repl import run_repl
+
+            return run_repl(session, registry, runner)
+        return runner.run_script(env.stdin, keep_going=options.keep_going)
+    except LeaveShell as leave:
+        return leave.status
+
+
+def run() -> None:
+    """The console script: `kf` and `kubectl-kf`."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`kf status list | head -1`): not an error worth a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = ExitStatus.FAILED
+    sys.exit(int(status))

@@ -1,0 +1,115 @@
+"""Running command lines: the same path for the prompt, `-c`, argv and scripts on stdin.
+
+A line is parsed completely before anything on it runs (a typo at the end runs nothing). Each command's
+result is printed, its warnings go to stderr, a session switch it asks for is applied, and a failure is
+shown as one line; the caller gets the exit status. Scripts stop at the first failure, naming its line,
+unless asked to keep going.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from kfshell.commands.exit import LeaveShell
+from kfshell.errors import ExitStatus, Interrupted, KfError, show
+
+if TYPE_CHECKING:
+    from kfshell.registry import Invocation, Registry
+    from kfshell.result import Result
+    from kfshell.session import Session
+
+
+class Runner:
+    def __init__(self, session: Session, registry: Registry) -> None:
+        self.session = session
+        self.registry = registry
+
+    def run_line(self, line: str, *, keep_going: bool = False, where: str | None = None) -> int:
+        """Run every command on `line`; the first failure's status (stops there unless keep_going).
+
+        `where` ("line 3") prefixes error lines, for scripts. LeaveShell (from `exit`) passes through.
+        """
+        from kfshell.parsing import parse_line
+
+        try:
+            invocations = parse_line(self.registry, line)
+        except KfError as err:
+            return self._fail(err, where)
+        return self.run_invocations(invocations, keep_going=keep_going, where=where)
+
+    def run_words(self, words: list[str]) -> int:
+        """Run one command already split into words (argv mode: the user's shell did the quoting)."""
+        from kfshell.parsing import parse
+
+        try:
+            invocation = parse(self.registry, words, " ".join(words))
+        except KfError as err:
+            return self._fail(err, None)
+        return self.run_invocations([invocation])
+
+    def run_invocations(self, invocations: Iterable[Invocation], *, keep_going: bool = False,
+                        where: str | None = None) -> int:
+        first_failure = ExitStatus.OK
+        for invocation in invocations:
+            status = self.run_one(invocation, where=where)
+            if status == ExitStatus.INTERRUPTED:
+                return status
+            if status and not first_failure:
+                first_failure = status
+                if not keep_going:
+                    break
+        return first_failure
+
+    def run_one(self, invocation: Invocation, *, where: str | None = None) -> int:
+        from kfshell import dispatch
+
+        try:
+            result = dispatch.run(invocation, self.session)
+            self._print(invocation, result)
+            return int(result.exit_status)
+        except LeaveShell:
+            raise
+        except KfError as err:
+            if not err.what:
+                err.what = invocation.title
+            return self._fail(err, where)
+        except KeyboardInterrupt as interrupt:
+            error = Interrupted(what=invocation.title)
+            error.__cause__ = interrupt
+            return self._fail(error, where)
+        except BrokenPipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must still end as one line and a status, not a crash
+            return int(show(exc, self.session.env, self.session.verbose))
+
+    def _print(self, invocation: Invocation, result: Result) -> None:
+        from kfshell.output import emit
+
+        env = self.session.env
+        for warning in result.warnings:
+            env.stderr.write(f"kf: warning: {warning}\n")
+        env.stderr.flush()
+        emit(result, invocation.output or self.session.output, env)
+        if result.switch and not result.exit_status:
+            self.session.use(namespace=result.switch.get("namespace"), context=result.switch.get("context"))
+
+    def _fail(self, error: KfError, where: str | None) -> int:
+        if where:
+            error.what = f"{where}: {error.what}" if error.what else where
+        return int(show(error, self.session.env, self.session.verbose))
+
+    def run_script(self, lines: Iterable[str], *, keep_going: bool = False) -> int:
+        """A script: one command line per input line, `#` comments; stops at the first failure."""
+        first_failure = ExitStatus.OK
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            status = self.run_line(line, keep_going=keep_going, where=f"line {number}")
+            if status == ExitStatus.INTERRUPTED:
+                return status
+            if status and not first_failure:
+                first_failure = status
+                if not keep_going:
+                    break
+        return first_failure
