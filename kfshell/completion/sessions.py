@@ -84,7 +84,4 @@ def session_refresher(session: Any, registry: Any, invalidate: Callable[[], None
         on_settled=lambda snapshot: writer.settled(snapshot),
     )
     writer = CacheWriter(CompletionCache(cache_dir(session.env.environ)), refresher.current, CACHE_WRITE_INTERVAL)
-    on_switch = getattr(session, "on_switch", None)
-    if on_switch is not None:
-        on_switch(refresher.refresh)  # `use` and context switches start a fresh snapshot by themselves
     return refresher
