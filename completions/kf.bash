@@ -3,7 +3,7 @@
 
 _kf_commands='create delete exit help refresh remove status use whoami'
 _kf_subcommands_status='list health info'
-_kf_value_options='-n --namespace --context -o --output --kubeconfig -c'
+_kf_value_options='-o --output -n --namespace --context --kubeconfig -c'
 
 _kf() {
     local cur words cword

@@ -9,7 +9,7 @@ function __kf_words --description 'the command words before the cursor, without 
             set skip 0
             continue
         end
-        if contains -- $token -n --namespace --context -o --output --kubeconfig -c
+        if contains -- $token -o --output -n --namespace --context --kubeconfig -c
             set skip 1
             continue
         end

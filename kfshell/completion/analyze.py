@@ -17,7 +17,9 @@ from typing import Any
 
 from kfshell.completion.snapshot import Item
 
-OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 @dataclass(frozen=True)
@@ -51,22 +53,24 @@ class Arg:
         )
 
 
+def _common_options() -> tuple[Arg, ...]:
+    """The options every command accepts (kfshell.parsing decides them; completion offers the same)."""
+    from kfshell.parsing import COMMON_OPTIONS
+
+    return tuple(Arg.of(option) for option in COMMON_OPTIONS)
+
+
 # Options every command line accepts: per command in the shell, and before the command word for `kf …`.
-COMMAND_OPTIONS = (
-    Arg("namespace", "namespace to run in", "option", ("-n", "--namespace"), complete="namespaces"),
-    Arg("context", "kubeconfig context to use", "option", ("--context",), complete="contexts"),
-    Arg("output", "output format", "option", ("-o", "--output"), choices=OUTPUT_FORMATS),
-)
-# Options only the outer `kf` command takes, before its command word.
+COMMAND_OPTIONS = _common_options()
+# Options only the outer `kf` command takes, before its command word (as kfshell.cli parses them).
 OUTER_OPTIONS = COMMAND_OPTIONS + (
     Arg("kubeconfig", "kubeconfig file", "option", ("--kubeconfig",), complete="files"),
     Arg("command", "run a command line and exit", "option", ("-c",)),
     Arg("no-color", "never colour the output", "flag", ("--no-color",)),
     Arg("verbose", "show tracebacks", "flag", ("-v", "--verbose")),
     Arg("keep-going", "do not stop a script at the first failure", "flag", ("--keep-going",)),
-    Arg("yes", "answer yes to confirmations", "flag", ("--yes",)),
+    Arg("yes", "answer yes to confirmations", "flag", ("-y", "--yes")),
     Arg("version", "print the version", "flag", ("--version",)),
-    Arg("help", "show help", "flag", ("-h", "--help")),
 )
 
 
@@ -93,10 +97,6 @@ class Wanted:
     @property
     def sources(self) -> tuple[str, ...]:
         return tuple(want.source for want in self.wants if want.source)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _get(spec: Any, key: str, default: Any = None) -> Any:

@@ -57,7 +57,8 @@ def test_option_value_containers_after_pod():
 
 
 def test_flags_when_the_word_starts_with_a_dash():
-    assert static_names(wanted(["logs"], "-")) == ["--follow", "--tail", "--namespace", "--context", "--output"]
+    assert static_names(wanted(["logs"], "-")) == ["--follow", "--tail", "--output", "--namespace", "--context",
+                                                   "--help"]
 
 
 def test_used_flags_are_not_offered_again():
@@ -110,3 +111,24 @@ def test_outer_command_line_skips_kf_options():
     assert wanted(["--context"], outer=True).sources == ("contexts",)
     assert wanted(["-n", "alice", "use"], outer=True).sources == ("namespaces",)
     assert "--kubeconfig" in static_names(wanted([], "--", outer=True))
+
+
+def test_real_registry_status_use_and_help():
+    from kfshell.completion.scripts import builtin_registry
+
+    registry = builtin_registry()
+    assert [item.name for want in analyze(registry, ["status"], "").wants for item in want.items] == [
+        "list", "health", "info"]
+    assert analyze(registry, ["status", "info"], "").sources == ("components",)
+    assert analyze(registry, ["use"], "").sources == ("namespaces",)
+    assert analyze(registry, ["delete"], "").sources == ("namespaces",)
+    assert analyze(registry, ["help"], "").sources == ("commands",)
+    assert analyze(registry, ["create", "-r"], "").sources == ("files",)
+
+
+def test_every_common_option_the_parser_accepts_is_offered():
+    from kfshell.parsing import COMMON_OPTIONS
+
+    offered = static_names(wanted(["exit"], "--"))
+    for option in COMMON_OPTIONS:
+        assert any(flag in offered for flag in option.flags), option.name
