@@ -244,6 +244,8 @@ def _parse_arguments(
                 raise fail(f"{flag} needs a value ({arg.metavar})")
             break
 
+    if values.get(("common", "help")):
+        return {}, {"help": True}  # `--help` wins over whatever else is wrong on the line
     own_positionals = command.positionals
     for arg in own_positionals:
         if not positionals:

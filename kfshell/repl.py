@@ -181,8 +181,8 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
     session.on_switch(switched)
     started = False
 
-    def start_background() -> None:
-        # Once the first prompt is on screen: the threads' imports must not delay it.
+    def start_background(_app: object = None) -> None:
+        # After the first prompt is drawn: the threads import kubernetes, which must not delay it.
         nonlocal started
         if not started:
             started = True
@@ -190,12 +190,14 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
             if session.refresher is not None:
                 session.refresher.start()
 
+    prompt.app.after_render += start_background
+
     if session.problem is not None:
         show(session.problem, env, session.verbose)
     try:
         while True:
             try:
-                line = prompt.prompt(lambda: prompt_message(session), pre_run=start_background)
+                line = prompt.prompt(lambda: prompt_message(session))
             except KeyboardInterrupt:
                 continue  # Ctrl-C abandons the line
             except EOFError:
