@@ -47,8 +47,12 @@ def use_cli() -> bool:
     return importlib.util.find_spec("kfshell.cli") is not None
 
 
-def kf(kubeconfig: str, context: str, line: str, namespace: str | None = None, home: str | None = None) -> Run:
+def kf(kubeconfig: str, context: str | None, line: str, namespace: str | None = None,
+       home: str | None = None) -> Run:
     """Run one kf command line as `context`; -o json; `namespace` defaults to the context's own.
+
+    `context` None: the kubeconfig's current context, and (in the CLI) an unpinned session that remembers
+    switches, as a person's kf does; `--context`/`-n` pin it for the one run.
 
     `home` holds kf's config and state (the session); by default each run gets a fresh one, so no test sees
     another's `use` or `create -i`.
@@ -61,8 +65,10 @@ def kf(kubeconfig: str, context: str, line: str, namespace: str | None = None, h
         return _via_cli(kubeconfig, context, line, namespace, fresh)
 
 
-def _via_cli(kubeconfig: str, context: str, line: str, namespace: str | None, home: str) -> Run:
-    argv = [sys.executable, "-m", "kfshell", "--kubeconfig", kubeconfig, "--context", context, "-o", "json"]
+def _via_cli(kubeconfig: str, context: str | None, line: str, namespace: str | None, home: str) -> Run:
+    argv = [sys.executable, "-m", "kfshell", "--kubeconfig", kubeconfig, "-o", "json"]
+    if context:
+        argv += ["--context", context]
     if namespace:
         argv += ["-n", namespace]
     from kfshell.parsing import split_commands
@@ -83,7 +89,7 @@ def _via_cli(kubeconfig: str, context: str, line: str, namespace: str | None, ho
     return Run(status=done.returncode, data=data, error=done.stderr.strip(), seconds=seconds)
 
 
-def _via_handler(kubeconfig: str, context: str, line: str, namespace: str | None) -> Run:
+def _via_handler(kubeconfig: str, context: str | None, line: str, namespace: str | None) -> Run:
     from kfshell.errors import KfError
     from kfshell.kubeconfig import load_kubeconfig
     from kfshell.parsing import parse, split_commands
@@ -94,7 +100,9 @@ def _via_handler(kubeconfig: str, context: str, line: str, namespace: str | None
     started = time.monotonic()
     try:
         invocation = parse(registry, split_commands(line)[0], line)
-        ns = invocation.namespace or namespace or load_kubeconfig(kubeconfig, context).namespace()
+        config = load_kubeconfig(kubeconfig, context)
+        context = config.context().name
+        ns = invocation.namespace or namespace or config.namespace()
         event = {
             "data": {"command": list(invocation.words), "args": dict(invocation.args), "namespace": ns,
                      "context": context, "output": "json"},

@@ -112,10 +112,12 @@ def test_admin_creates_and_deletes_a_project(kubeconfig, admin, project):
 def test_create_into_switches_the_session(kubeconfig, project, tmp_path):
     from tests.cluster.kf_general import use_cli
 
-    run = kf(kubeconfig, "kf-admin", f"create -i {project}", home=str(tmp_path))
+    # No --context: the kubeconfig's current one (kf-admin), and a session that remembers the switch.
+    run = kf(kubeconfig, None, f"create -i {project}", home=str(tmp_path))
     assert run.status == 0, text_of(run)
     if use_cli():  # the CLI applied the result's "session" and persisted it
-        where = kf(kubeconfig, "kf-admin", "whoami", home=str(tmp_path))
+        where = kf(kubeconfig, None, "whoami", home=str(tmp_path))
+        assert where.data["context"] == "kf-admin"
         assert where.data["namespace"] == project
     else:
         assert run.session == {"namespace": project}
