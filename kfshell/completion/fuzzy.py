@@ -18,21 +18,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import add, lshift, methodcaller, mul, or_, sub
+from operator import add, lshift, methodcaller, mul, sub
 
 from kfshell.completion.snapshot import Item, SourceIndex
 
 # How many suggestions the menu offers; building more menu entries would cost time on every keystroke and
 # be scrolled past anyway (typing one more character narrows faster than scrolling).
 DEFAULT_LIMIT = 100
-# Ranking keys are single ints, compared in C: score, then recency, then position (name order).
+# Ranking keys are single ints, sorted in C: score, then position (name order); recent use is applied
+# afterwards, to the few names that can make the menu.
 _POSITION_BITS = 24
-_RECENT_BITS = 20
 _POSITION_MASK = (1 << _POSITION_BITS) - 1
-_RECENT_SHIFT = _POSITION_BITS
-_SCORE_SHIFT = _POSITION_BITS + _RECENT_BITS
 # A rank for names never used, placed after every recently used one.
-_NOT_RECENT = (1 << _RECENT_BITS) - 1
+_NOT_RECENT = 1 << 30
 _END_1 = methodcaller("end", 1)
 _END_2 = methodcaller("end", 2)
 
@@ -62,7 +60,7 @@ def fuzzy_pattern(query: str) -> re.Pattern[str]:
 
 def _score(before: int, span: int, query_length: int) -> int:
     """Lower is better: characters skipped between matched ones first, then where the match starts."""
-    return (span - query_length) * 1024 + min(before, 1023)  # as rank_narrowing computes it in bulk
+    return (span - query_length) * 1024 + before  # as rank_narrowing computes it in bulk
 
 
 def fuzzy_score(name: str, query: str) -> int | None:
@@ -135,22 +133,42 @@ def rank_narrowing(
     hits = list(compress(matches, matches))
     positions = list(compress(candidates, matches))
     before = list(map(_END_1, hits))
-    spans = map(sub, map(_END_2, hits), before)
-    # score = gaps * 1024 + characters before the match (gaps = span - len(query), same offset for all)
-    scores = map(add, map(mul, spans, repeat(1024)), map(min, before, repeat(1023)))
-    recency = map(_recent_positions(index, recent).get, positions, repeat(_NOT_RECENT))
-    keys = map(or_, map(or_, map(lshift, scores, repeat(_SCORE_SHIFT)), map(lshift, recency, repeat(_RECENT_SHIFT))),
-               positions)
-    best = sorted(keys)[:limit]  # sorting ints in C beats heapq's Python loop at these sizes
-    ranked = [index.items[key & _POSITION_MASK] for key in best]
-    return Ranked(ranked, Narrowing(index, query, tuple(positions)))
+    # score = gaps * 1024 + characters before the match (gaps = span - len(query): the same offset for all)
+    scores = list(map(add, map(mul, map(sub, map(_END_2, hits), before), repeat(1024)), before))
+    keys = sorted(map(add, map(lshift, scores, repeat(_POSITION_BITS)), positions))
+    best = [key & _POSITION_MASK for key in keys[:limit]]
+    if recent and best:
+        best = _with_recent_first(best, positions, scores, _recent_positions(index, recent), limit,
+                                  complete=len(keys) <= limit)
+    return Ranked([index.items[position] for position in best], Narrowing(index, query, tuple(positions)))
+
+
+def _with_recent_first(
+    best: list[int],
+    positions: list[int],
+    scores: list[int],
+    recent: Mapping[int, int],
+    limit: int,
+    *,
+    complete: bool,
+) -> list[int]:
+    """Re-rank the best positions (by score, then name) so that, within equal scores, recently used names
+    come first; recently used names just outside the cut-off at the same score are brought in."""
+    if not recent:
+        return best
+    score_of = dict(zip(positions, scores, strict=True))
+    worst = score_of[best[-1]]
+    chosen = set(best)
+    chosen.update(p for p in recent if p in score_of and (complete or score_of[p] <= worst))
+    ordered = sorted(chosen, key=lambda p: (score_of[p], recent.get(p, _NOT_RECENT), p))
+    return ordered[:limit]
 
 
 def _recent_positions(index: SourceIndex, recent: Mapping[str, int]) -> dict[int, int]:
     positions = {}
     for name, order in recent.items():
         for position in index.positions_of(name):
-            positions[position] = min(order, _NOT_RECENT - 1)
+            positions[position] = order
     return positions
 
 

@@ -87,3 +87,21 @@ def test_rank_returns_exactly_the_subsequence_matches(values, query):
     assert sorted(ranked) == expected
     prefixed = [v for v in ranked if v.startswith(query)]
     assert ranked[: len(prefixed)] == prefixed
+
+
+@given(
+    st.lists(st.text(alphabet="ab-c", min_size=1, max_size=6), min_size=1, max_size=40),
+    st.text(alphabet="ab-c", max_size=3),
+    st.dictionaries(st.text(alphabet="ab-c", min_size=1, max_size=6), st.integers(0, 50), max_size=8),
+    st.integers(1, 8),
+)
+def test_rank_order_is_score_then_recent_use_then_name(values, query, recent, limit):
+    index = index_of(*values)
+
+    def key(position):
+        name = index.items[position].name
+        return (fuzzy_score(name, query) if query else 0, recent.get(name, 1 << 40), position)
+
+    matching = [p for p in range(len(index)) if not query or fuzzy_score(index.items[p].name, query) is not None]
+    expected = [index.items[p].name for p in sorted(matching, key=key)[:limit]]
+    assert names(rank(index, query, recent=recent, limit=limit)) == expected
