@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from kfshell.completion.snapshot import Item
@@ -22,14 +23,14 @@ _AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscovery
                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
 
 # What each completion source lists, group-qualified, in the order they are listed.
-SOURCE_KINDS: Mapping[str, tuple[str, ...]] = {
+SOURCE_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "namespaces": ("namespaces",),
     "pods": ("pods",),
     "notebooks": ("notebooks.kubeflow.org",),
     "jobs": ("trainjobs.trainer.kubeflow.org", "tfjobs.kubeflow.org", "pytorchjobs.kubeflow.org"),
     "inferenceservices": ("inferenceservices.serving.kserve.io",),
     "tensorboards": ("tensorboards.tensorboard.kubeflow.org",),
-}
+})
 # The kinds offered by the `kinds` source: Kubeflow's, and the built-in ones a data scientist meets.
 KUBEFLOW_GROUPS = ("kubeflow.org", "trainer.kubeflow.org", "serving.kserve.io", "tensorboard.kubeflow.org",
                    "kubeless.io")
