@@ -150,19 +150,20 @@ class ListWatch:
 
         failures = 0
         while not self.stop.is_set():
+            watching = False
             try:
                 version = self._list()
                 failures = 0
                 if not self.watchable:
                     self.stop.wait(self.relist_interval)
                     continue
+                watching = True
                 self._watch_from(version)
             except ApiException as err:
+                if err.status in (401, 403) and watching:
+                    self.watchable = False  # may list but not watch: re-list periodically instead
+                    continue
                 if err.status in (401, 403):
-                    if self.state.listed:
-                        # Listing works but watching is forbidden: fall back to periodic re-listing.
-                        self.watchable = False
-                        continue
                     self._settle(StreamState(denied=True))
                     return
                 if err.status in (404, 405):
