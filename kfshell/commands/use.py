@@ -66,7 +66,7 @@ def check_usable(session: Session, namespace: str, context: str | None) -> None:
         maybe = "" if exists else " (or it does not exist)"
         raise CommandFailed(
             f"{user} may not use namespace {namespace}{maybe}: cannot list pods, deployments or notebooks there",
-            hint="ask its owner or an admin for access (e.g. a RoleBinding to kubeflow-view or kubeflow-edit)",
+            hint="ask its owner or an admin for access, e.g. a RoleBinding to kubeflow-view or kubeflow-edit",
             reason="Forbidden")
 
 
