@@ -173,12 +173,7 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
         prompt.completer = completer
         session.refresher = getattr(completer, "refresher", None)
 
-    def switched() -> None:
-        probe.wake()
-        if session.refresher is not None:
-            session.refresher.refresh()
-
-    session.on_switch(switched)
+    session.on_switch(probe.wake)  # the completion refresher subscribes to switches itself
     started = False
 
     def start_background(_app: object = None) -> None:
