@@ -243,3 +243,32 @@ def test_help_lists_commands_and_explains_one(shell):
     third = fresh(shell)
     assert main(["pods", "--help"], third.env) == 0
     assert third.out.startswith("usage: pods [prefix]")
+
+
+def test_sigint_stops_a_running_command_with_status_130(shell):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    slow = shell.command_file("slow", """
+        import time
+        KF_COMMAND = {"name": "slow", "timeout": 60}
+
+        def handler(event, context):
+            print("started", flush=True)
+            time.sleep(60)
+        """)
+    assert slow.exists()
+    child = subprocess.Popen([sys.executable, "-m", "kfshell", "slow"], env={**os.environ, **shell.env.environ},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "started\n"
+        started = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        assert child.wait(10) == 130
+        assert time.monotonic() - started < 5
+        assert child.stderr.read() == "kf: slow: interrupted (the function was abandoned)\n"
+    finally:
+        child.kill()
+        child.wait()

@@ -134,3 +134,20 @@ def test_no_kubeconfig_still_gives_a_session_that_explains(tmp_path):
     assert session.context is None and session.namespace == "default"
     with pytest.raises(UsageError):
         session.api()
+
+
+def test_several_kubeconfig_files_merge_as_kubectl_merges_them(tmp_path):
+    shell = make_shell(tmp_path)
+    second = tmp_path / "second"
+    second.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ctx-z\n"
+        "clusters: [{name: far, cluster: {server: 'https://127.0.0.1:10'}}]\n"
+        "contexts: [{name: ctx-z, context: {cluster: far, user: zed, namespace: zz}}]\n"
+        "users: [{name: zed, user: {token: t}}]\n")
+    environ = dict(shell.env.environ, KUBECONFIG=f"{shell.kubeconfig}:{tmp_path / 'missing'}:{second}")
+    env = env_with(environ, tty=False)
+    session = Session(env)
+    assert session.context == "ctx-a"  # the first file's current-context wins
+    session = Session(env, SessionOptions(context="ctx-z"))
+    assert (session.context, session.namespace) == ("ctx-z", "zz")
+    assert session.kubeconfig_env() == environ["KUBECONFIG"]
