@@ -163,7 +163,7 @@ def _run(options: GlobalOptions, env: Environment) -> int:
     session = Session(env, SessionOptions(
         kubeconfig=options.kubeconfig, context=options.context, namespace=options.namespace,
         output=options.output, verbose=options.verbose, assume_yes=options.assume_yes))
-    registry = Registry.load(user_dir=env.config_dir / "commands")
+    registry = Registry.load(user_dir=env.config_dir / "commands", cache_file=env.cache_dir / "specs.json")
     session.registry = registry
     for problem in registry.problems:
         env.stderr.write(f"kf: warning: command file skipped: {problem}\n")

@@ -85,6 +85,11 @@ class Environment:
         return self._xdg("XDG_CONFIG_HOME", ".config")
 
     @property
+    def cache_dir(self) -> Path:
+        """$XDG_CACHE_HOME/kf (default ~/.cache/kf): things kf can always rebuild."""
+        return self._xdg("XDG_CACHE_HOME", ".cache")
+
+    @property
     def state_dir(self) -> Path:
         """$XDG_STATE_HOME/kf (default ~/.local/state/kf): session state and history."""
         return self._xdg("XDG_STATE_HOME", ".local/state")

@@ -117,3 +117,17 @@ def test_user_commands_join_the_registry(tmp_path):
     registry = Registry.load(user_dir=tmp_path)
     assert registry.get("hello").source == "user"
     assert registry.get("status").source == "builtin"
+
+
+def test_the_spec_cache_answers_until_the_file_changes(tmp_path):
+    commands = tmp_path / "commands"
+    commands.mkdir()
+    module = write(commands / "hello.py", 'KF_COMMAND = {"name": "hello", "help": "one"}\n')
+    cache = tmp_path / "cache" / "specs.json"
+    assert Registry.load(user_dir=commands, cache_file=cache).get("hello").help == "one"
+    assert cache.exists()
+    assert Registry.load(user_dir=commands, cache_file=cache).get("hello").help == "one"
+    write(module, 'KF_COMMAND = {"name": "hello", "help": "two, longer"}\n')
+    assert Registry.load(user_dir=commands, cache_file=cache).get("hello").help == "two, longer"
+    cache.write_text("{damaged")
+    assert Registry.load(user_dir=commands, cache_file=cache).get("hello").help == "two, longer"
