@@ -173,7 +173,12 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
         prompt.completer = completer
         session.refresher = getattr(completer, "refresher", None)
 
-    session.on_switch(probe.wake)  # the completion refresher subscribes to switches itself
+    def switched() -> None:
+        probe.wake()
+        if session.refresher is not None:
+            session.refresher.refresh()  # names for the new place (non-blocking)
+
+    session.on_switch(switched)
     started = False
 
     def start_background(_app: object = None) -> None:
