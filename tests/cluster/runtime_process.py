@@ -1,17 +1,20 @@
-"""`python -m kfshell.runtime` as a real process for tests: start it, wait for /healthz, read its log, stop it."""
+"""`python -m kfshell.runtime` as a real process for tests: start it, wait for /healthz, read its log, stop it.
+
+The command and environment come from devcluster/fnhost.py, shared with `python -m devcluster functions up`.
+"""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from devcluster.fnhost import runtime_command
 
 ROOT = Path(__file__).resolve().parents[2]
 _SERVING = re.compile(r"kf-runtime: serving \S+ on (http://\S+)")
@@ -35,15 +38,9 @@ class RuntimeProcess:
         env: Mapping[str, str] | None = None,
         prefix: Sequence[str] = (),
     ) -> None:
-        self.argv = [*prefix, sys.executable, "-m", "kfshell.runtime", "--host", host, "--port", str(port)]
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "MOD_NAME": module,
-            "FUNC_HANDLER": handler,
-            "KUBELESS_INSTALL_VOLUME": str(module_dir),
-            **(env or {}),
-        }
+        command = runtime_command(module_dir, module, handler, host=host, port=port, env=env, prefix=prefix)
+        self.argv = command.argv
+        self.env = command.env
         self.url: str | None = None
         self._lines: list[str] = []
         self._serving = threading.Event()

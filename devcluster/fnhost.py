@@ -1,0 +1,278 @@
+"""Serving functions behind real Service endpoints: the network-namespace function host.
+
+A real cluster's node and Kubeless controller are played like this (by the cluster tests'
+`FunctionHost` and by `python -m devcluster functions up`, with the same pieces from here):
+
+- a network namespace joined to the host by a veth pair, with a private address 10.250.N.2/24 (the
+  host side is 10.250.N.1): the API server's service proxy refuses loopback endpoints, so the
+  runtime needs an address of its own;
+- a KWOK node whose InternalIP is that address, tainted so only function pods land there;
+- a hostNetwork pod per function on that node (KWOK gives it the node's IP, so the function's
+  Service gets a real, ready endpoint) and a Service named after the function, port
+  `http-function-port` as Kubeless names it;
+- the runtime process (`python -m kfshell.runtime`) started inside the namespace on that address,
+  playing the kubelet's part;
+- a relay (devcluster/relay.py) on 10.250.N.1:6443 to the API server on 127.0.0.1, which the
+  namespace cannot reach otherwise; the function's kubeconfig points there with tls-server-name
+  `kubernetes` (a name in the API server's certificate).
+
+Needs root and iproute2 (Debian package `iproute2`). Nothing here imports `kubernetes`: the
+manifests are plain dicts that the caller creates with whatever client it has.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+
+RUNTIME_PORT = 8080  # the port of every function Service, as Kubeless makes them
+PORT_NAME = "http-function-port"  # what Kubeless names a function Service's port
+HOST_TAINT = "kf.kubeflow.org/function-host"
+API_SERVER_NAME = "kubernetes"  # in the API server's certificate; the relay's address is not
+
+
+class HostError(RuntimeError):
+    """A function host could not be set up; the message says which step and why."""
+
+
+def _ip(*args: str) -> None:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise HostError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+
+
+class NetnsHost:
+    """A network namespace joined to the host by a veth pair: host side 10.250.N.1, inside 10.250.N.2.
+
+    Without `index`, `create()` picks a free N at random (tests: 1..254); the dev cluster's own host
+    uses a fixed index (0) and name, so `exists()` can find it again from another process.
+    """
+
+    def __init__(self, index: int | None = None, name: str | None = None) -> None:
+        self.index = index
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name or f"kf-fnhost-{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"10.250.{self.index}.2"
+
+    @property
+    def gateway(self) -> str:
+        return f"10.250.{self.index}.1"
+
+    @property
+    def host_interface(self) -> str:
+        return f"kfh{self.index}"
+
+    @property
+    def exec_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+    def exists(self) -> bool:
+        """The namespace is there with its address, and the host side with the gateway's."""
+        inner = subprocess.run(["ip", "-n", self.name, "-o", "addr"], capture_output=True, text=True)
+        outer = subprocess.run(["ip", "-o", "addr", "show", "dev", self.host_interface], capture_output=True,
+                               text=True)
+        return (inner.returncode == 0 and f" {self.address}/24 " in inner.stdout
+                and outer.returncode == 0 and f" {self.gateway}/24 " in outer.stdout)
+
+    def create(self) -> NetnsHost:
+        if os.geteuid() != 0:
+            raise HostError("a network-namespace function host needs root (ip netns add)")
+        if not shutil.which("ip"):
+            raise HostError("`ip` is missing: install the Debian package iproute2")
+        if self.index is not None:
+            self.delete()  # whatever a crashed run left behind
+            _ip("netns", "add", self.name)
+            self._wire_or_delete()
+            return self
+        taken = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+        start = random.randrange(1, 255)
+        for offset in range(254):
+            n = (start + offset) % 254 + 1
+            if f" 10.250.{n}." in taken:
+                continue
+            self.index = n
+            try:
+                _ip("netns", "add", self.name)
+            except HostError:
+                continue  # another test took it a moment ago
+            self._wire_or_delete()
+            return self
+        raise HostError("no free 10.250.N.0/24 subnet for a function host")
+
+    def _wire_or_delete(self) -> None:
+        inner_if = f"kfn{self.index}"
+        try:
+            _ip("link", "add", self.host_interface, "type", "veth", "peer", "name", inner_if, "netns", self.name)
+            _ip("addr", "add", f"{self.gateway}/24", "dev", self.host_interface)
+            _ip("link", "set", self.host_interface, "up")
+            _ip("-n", self.name, "addr", "add", f"{self.address}/24", "dev", inner_if)
+            _ip("-n", self.name, "link", "set", inner_if, "up")
+            _ip("-n", self.name, "link", "set", "lo", "up")
+        except HostError:
+            self.delete()
+            raise
+
+    def delete(self) -> None:
+        """Deleting the namespace deletes its veth end, and with it the host's."""
+        if self.index is not None:
+            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+            subprocess.run(["ip", "link", "del", self.host_interface], capture_output=True)
+
+
+# --- the cluster objects, as plain dicts ---
+
+
+def node_manifest(name: str, address: str) -> dict[str, object]:
+    """A KWOK node with InternalIP `address`, tainted: other pods must not land on (and vanish with) it."""
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
+                       HOST_TAINT: "true"},
+        },
+        "spec": {"taints": [{"key": HOST_TAINT, "value": "true", "effect": "NoSchedule"}]},
+        # A node may be created with its status; KWOK keeps the addresses it finds.
+        "status": {"addresses": [{"type": "InternalIP", "address": address},
+                                 {"type": "Hostname", "address": name}]},
+    }
+
+
+def node_has_address(node: Mapping[str, object], address: str) -> bool:
+    """Whether a node (as JSON) is Ready with `address` among its addresses."""
+    status = node.get("status") or {}
+    addresses = {a.get("address") for a in status.get("addresses") or []}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return ready and address in addresses
+
+
+def pod_manifest(name: str, function: str, node: str, module: str, handler: str, *, timeout: float,
+                 port: int = RUNTIME_PORT, labels: Mapping[str, str] | None = None,
+                 annotations: Mapping[str, str] | None = None,
+                 service_account: str | None = None) -> dict[str, object]:
+    """The function's hostNetwork pod on the host's node; the Service selects it by label `function`."""
+    spec: dict[str, object] = {
+        "nodeName": node,
+        "hostNetwork": True,
+        "tolerations": [{"key": HOST_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+        "containers": [{
+            "name": "function", "image": "kf-runtime:dev",
+            "ports": [{"containerPort": port, "protocol": "TCP"}],
+            "env": [{"name": "MOD_NAME", "value": module},
+                    {"name": "FUNC_HANDLER", "value": handler},
+                    {"name": "FUNC_TIMEOUT", "value": f"{timeout:g}"},
+                    {"name": "FUNC_PORT", "value": str(port)}],
+        }],
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+        spec["automountServiceAccountToken"] = False
+    metadata: dict[str, object] = {"name": name, "labels": {"function": function, **(labels or {})}}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def service_manifest(function: str, *, target_port: int = RUNTIME_PORT,
+                     labels: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The function's Service, as Kubeless makes it: named after the function, port 8080 `http-function-port`."""
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": function, "labels": {"function": function, **(labels or {})}},
+        "spec": {"selector": {"function": function},
+                 "ports": [{"name": PORT_NAME, "port": RUNTIME_PORT, "targetPort": target_port,
+                            "protocol": "TCP"}]},
+    }
+
+
+def function_object(name: str, subcommand: str, source: str, *, handler: str = "handler.handler",
+                    timeout: float = 30, spec: Mapping[str, object] | None = None,
+                    labels: Mapping[str, str] | None = None) -> dict[str, object]:
+    """A Kubeless Function (kubeless.io/v1beta1) as kf deploys a subcommand."""
+    return {
+        "apiVersion": "kubeless.io/v1beta1",
+        "kind": "Function",
+        "metadata": {
+            "name": name,
+            "labels": {"kf.kubeflow.org/subcommand": subcommand, "created-by": "kf", **(labels or {})},
+            "annotations": {"kf.kubeflow.org/spec": json.dumps(spec or {"name": subcommand})},
+        },
+        "spec": {
+            "runtime": "python3.11",
+            "handler": handler,
+            "function": source,
+            "function-content-type": "text",
+            "checksum": "sha256:" + hashlib.sha256(source.encode()).hexdigest(),
+            "deps": "",
+            "timeout": f"{int(timeout)}",
+        },
+    }
+
+
+def function_kubeconfig(server: str, ca_pem: bytes, token: str, namespace: str) -> dict[str, object]:
+    """The function's own credentials, reaching the API server at `server` (the relay)."""
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "function",
+        "clusters": [{"name": "dev", "cluster": {
+            "server": server,
+            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+            "tls-server-name": API_SERVER_NAME,
+        }}],
+        "users": [{"name": "function", "user": {"token": token}}],
+        "contexts": [{"name": "function", "context": {"cluster": "dev", "user": "function", "namespace": namespace}}],
+    }
+
+
+# --- the runtime process ---
+
+
+@dataclass(frozen=True)
+class RuntimeCommand:
+    """How to start `python -m kfshell.runtime` serving `<module_dir>/<module>.py`."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+
+def runtime_command(module_dir: Path, module: str, handler: str = "handler", *, host: str = "127.0.0.1",
+                    port: int = 0, env: Mapping[str, str] | None = None,
+                    prefix: Sequence[str] = ()) -> RuntimeCommand:
+    """The argv and environment of a runtime (under `prefix`, e.g. a NetnsHost's exec_prefix)."""
+    argv = [*prefix, sys.executable, "-m", "kfshell.runtime", "--host", host, "--port", str(port)]
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")])),
+        "MOD_NAME": module,
+        "FUNC_HANDLER": handler,
+        "KUBELESS_INSTALL_VOLUME": str(module_dir),
+        **(env or {}),
+    }
+    return RuntimeCommand(argv=argv, env=full_env)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll `check` until it is true; HostError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise HostError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
