@@ -33,6 +33,10 @@ cluster-down:
 seed: cluster
 	$(PYTHON) -m devcluster seed
 
+# kf's built-in functions as Kubeless Functions in kf-system, so `--dispatch kubeless` works (idempotent).
+functions: cluster
+	$(PYTHON) -m devcluster functions up
+
 lint: install
 	$(PYTHON) -m ruff check .
 

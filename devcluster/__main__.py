@@ -1,4 +1,4 @@
-"""python -m devcluster build|up|down|status|env|seed"""
+"""python -m devcluster build|up|down|status|env|seed|functions"""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="exit 0 when the cluster is up and answering")
     sub.add_parser("env", help="print shell exports for kubectl and kf")
     sub.add_parser("seed", help="(re)apply the CRDs and Kubeflow content")
+    functions_parser = sub.add_parser("functions", help="serve kf's built-in functions in kf-system (up|down|status)")
+    functions_parser.add_argument("functions_action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
 
     try:
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export PATH={paths.BIN}:$PATH")
         elif args.action == "seed":
             cluster.seed()
+        elif args.action == "functions":
+            from . import functions
+
+            return functions.command(args.functions_action)
     except (cluster.ClusterError, subprocess.CalledProcessError) as err:
         cluster.print_error(err)
         return 1
