@@ -25,9 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -38,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import cluster, fnhost, paths
+from . import cluster, detached, fnhost, paths
 
 NAMESPACE = "kf-system"
 HOST_NAME = "kf-functions"  # the network namespace and the KWOK node
@@ -47,7 +45,8 @@ SERVICE_ACCOUNT = "kf-functions"
 TOKEN_SECRET = "kf-functions-token"
 RBAC = paths.SOURCE / "functions-rbac.yaml"
 RUN = paths.RUN / "functions"
-RELAY = "relay"  # the relay's pid file is RUN/relay.pid; a runtime's is RUN/<function>.pid
+PROCESSES = detached.ProcessDir(RUN)
+RELAY = "relay"  # the relay's process name (RUN/relay.pid ...); a runtime's is its function's name
 FIRST_PORT = 8080
 WORKERS = 2  # warm worker processes per function, started on demand: plenty for one person
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kf-devcluster"}
@@ -86,7 +85,7 @@ class FunctionStatus:
     name: str
     subcommand: str
     pid: int | None
-    deployed: str  # "current", "stale" (functions/ changed since `up`) or "missing"
+    deployed: str  # "current", "stale" (functions/ changed since `up`), "missing", or "unknown" (cluster down)
     answers: bool  # GET /healthz through the API server's service proxy answered 200
 
 
@@ -244,11 +243,12 @@ def _ensure_relay(netns: fnhost.NetnsHost) -> None:
     fingerprint = _fingerprint(argv[1:], _netns_id(netns))
     if _keep_or_stop(RELAY, fingerprint):
         return
-    _start(RELAY, argv, env, identity=argv[1:], fingerprint=fingerprint)
-    fnhost.wait_until(lambda: _port_open(netns.gateway, paths.API_PORT) or _died(RELAY), 10,
+    PROCESSES.start(RELAY, argv, env, identity=argv[1:], fingerprint=fingerprint, cwd=paths.ROOT)
+    fnhost.wait_until(lambda: _port_open(netns.gateway, paths.API_PORT) or PROCESSES.pid(RELAY) is None, 10,
                       f"the relay to listen on {listen}")
-    if _died(RELAY):
-        raise FunctionsError(f"the relay to the API server did not start; log {_log(RELAY)}:\n{_tail(RELAY)}")
+    if PROCESSES.pid(RELAY) is None:
+        raise FunctionsError(f"the relay to the API server did not start; log {PROCESSES.log(RELAY)}:\n"
+                             f"{PROCESSES.tail(RELAY)}")
 
 
 def _ensure_runtime(function: BuiltinFunction, netns: fnhost.NetnsHost, kubeconfig: Path) -> None:
@@ -265,20 +265,20 @@ def _ensure_runtime(function: BuiltinFunction, netns: fnhost.NetnsHost, kubeconf
     fingerprint = _fingerprint(command.argv, settings, function.checksum,
                                hashlib.sha256(kubeconfig.read_bytes()).hexdigest(), _netns_id(netns))
     if not _keep_or_stop(function.name, fingerprint):
-        _start(function.name, command.argv, command.env, identity=identity, fingerprint=fingerprint)
+        PROCESSES.start(function.name, command.argv, command.env, identity=identity, fingerprint=fingerprint,
+                        cwd=paths.ROOT)
 
 
 def _wait_serving(builtins: Sequence[BuiltinFunction], netns: fnhost.NetnsHost) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     for function in builtins:
         while not (_healthy(netns.address, function.port) and _answers(function.name)):
-            if _died(function.name):
-                raise FunctionsError(f"function {function.name} exited; log {_log(function.name)}:\n"
-                                     f"{_tail(function.name)}")
+            log = f"log {PROCESSES.log(function.name)}:\n{PROCESSES.tail(function.name)}"
+            if PROCESSES.pid(function.name) is None:
+                raise FunctionsError(f"function {function.name} exited; {log}")
             if time.monotonic() > deadline:
                 raise FunctionsError(f"timed out after {STARTUP_TIMEOUT:g}s waiting for function {function.name} "
-                                     f"to answer through the service proxy; log {_log(function.name)}:\n"
-                                     f"{_tail(function.name)}")
+                                     f"to answer through the service proxy; {log}")
             time.sleep(0.1)
 
 
@@ -293,98 +293,16 @@ def _netns_id(netns: fnhost.NetnsHost) -> int:
 
 def _keep_or_stop(name: str, fingerprint: str) -> bool:
     """True when `name` runs with these settings; otherwise stop whatever runs under that name."""
-    if _pid(name) is not None and _settings(name).get("fingerprint") == fingerprint:
+    if PROCESSES.running_with(name, fingerprint):
         return True
-    _stop(name)
-    return False
-
-
-def _start(name: str, argv: list[str], env: dict[str, str], *, identity: list[str], fingerprint: str) -> int:
-    """Start a detached process (own session, output to its log) that outlives the caller."""
-    RUN.mkdir(parents=True, exist_ok=True)
-    with open(_log(name), "ab") as log:
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(argv)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(argv, env=env, cwd=paths.ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    (RUN / f"{name}.json").write_text(json.dumps({"identity": identity, "fingerprint": fingerprint}))
-    (RUN / f"{name}.pid").write_text(str(proc.pid))
-    return proc.pid
-
-
-def _settings(name: str) -> dict[str, Any]:
-    try:
-        return json.loads((RUN / f"{name}.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def _pid(name: str) -> int | None:
-    """The pid of process `name` if it is alive and still the one we started (pids get reused)."""
-    try:
-        pid = int((RUN / f"{name}.pid").read_text())
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ValueError, IndexError):
-        return None
-    identity = [part.encode() for part in _settings(name).get("identity", [])]
-    if not identity or args[-len(identity):] != identity or state == "Z":
-        return None
-    return pid
-
-
-def _died(name: str) -> bool:
-    return _pid(name) is None
-
-
-def _stop(name: str, grace: float = 10.0) -> bool:
-    """SIGTERM to the process group we started (a runtime's workers too), SIGKILL after `grace` s."""
-    pid = _pid(name)
-    for suffix in (".pid", ".json"):
-        (RUN / f"{name}{suffix}").unlink(missing_ok=True)
-    if pid is None:
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not _group_alive(pid):
-            return True
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    # Zombies still count for killpg; only a group member that is not a zombie is alive.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
+    PROCESSES.stop(name)
     return False
 
 
 def stop_processes() -> list[str]:
     """Stop every runtime and the relay (by their pid files); `python -m devcluster down` may call this."""
-    names = sorted(p.stem for p in RUN.glob("*.pid") if p.stem != RELAY) + [RELAY]
-    return [name for name in names if _stop(name)]
-
-
-def _log(name: str) -> Path:
-    return RUN / f"{name}.log"
-
-
-def _tail(name: str, lines: int = 15) -> str:
-    try:
-        return "\n".join(_log(name).read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+    names = [name for name in PROCESSES.names() if name != RELAY] + [RELAY]
+    return [name for name in names if PROCESSES.stop(name)]
 
 
 # --- checks ---
@@ -429,14 +347,15 @@ def _report(builtins: Sequence[BuiltinFunction]) -> Report:
     cluster_up = cluster.is_up()
     rows = []
     for function in builtins:
-        deployed = "missing"
+        deployed = "unknown"
         if cluster_up:
+            deployed = "missing"
             obj = _get(f"/apis/kubeless.io/v1beta1/namespaces/{NAMESPACE}/functions/{function.name}")
             if obj is not None:
                 deployed = "current" if (obj.get("spec") or {}).get("checksum") == function.checksum else "stale"
-        rows.append(FunctionStatus(function.name, function.subcommand, _pid(function.name), deployed,
+        rows.append(FunctionStatus(function.name, function.subcommand, PROCESSES.pid(function.name), deployed,
                                    cluster_up and _answers(function.name)))
-    return Report(relay_pid=_pid(RELAY), host_up=host().exists(), functions=rows)
+    return Report(relay_pid=PROCESSES.pid(RELAY), host_up=host().exists(), functions=rows)
 
 
 def down() -> list[str]:
