@@ -12,8 +12,8 @@ detached long-lived processes with pid files and logs under .cache/devcluster/ru
 functions act with service account kf-functions's long-lived token Secret, so nothing expires.
 Callers' rights come from devcluster/functions-rbac.yaml.
 
-`up` is idempotent: a runtime whose settings (source, port, credentials, host) are unchanged keeps
-running; one whose source changed is restarted. `down` stops the processes and removes what `up`
+`up` is idempotent: a runtime whose settings (its source, the kfshell code, port, credentials, host)
+are unchanged keeps running; one whose settings changed is restarted. `down` stops the processes and removes what `up`
 made (namespace kf-system stays: others use it too).
 """
 
@@ -262,7 +262,7 @@ def _ensure_runtime(function: BuiltinFunction, netns: fnhost.NetnsHost, kubeconf
     command = fnhost.runtime_command(source_dir, function.module, "handler", host=netns.address, port=function.port,
                                      env=settings, prefix=netns.exec_prefix)
     identity = command.argv[len(netns.exec_prefix) + 1:]  # `-m kfshell.runtime --host A --port P`
-    fingerprint = _fingerprint(command.argv, settings, function.checksum,
+    fingerprint = _fingerprint(command.argv, settings, function.checksum, _kfshell_digest(),
                                hashlib.sha256(kubeconfig.read_bytes()).hexdigest(), _netns_id(netns))
     if not _keep_or_stop(function.name, fingerprint):
         PROCESSES.start(function.name, command.argv, command.env, identity=identity, fingerprint=fingerprint,
@@ -284,6 +284,15 @@ def _wait_serving(builtins: Sequence[BuiltinFunction], netns: fnhost.NetnsHost) 
 
 def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _kfshell_digest() -> str:
+    """A digest of the kfshell code a runtime imports: changing it restarts the runtimes, as a new image would."""
+    digest = hashlib.sha256()
+    package = paths.ROOT / "kfshell"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _netns_id(netns: fnhost.NetnsHost) -> int:
