@@ -1,7 +1,9 @@
 """The client's one door to the Kubernetes API: clients, raw JSON calls, who am I, may I, and errors.
 
-`kubernetes` is imported lazily (it costs ~0.4 s), only when a client is built. Calls go out as raw JSON
-(`request_json`) rather than through the generated models: faster, and the same for built-in kinds and CRDs.
+Clients are `kfshell.rest.RestClient`s built from the kubeconfig: JSON over the standard library's HTTP and
+TLS, no generated models, the same for built-in kinds and CRDs. `kubernetes` (~0.45 s to import) is loaded
+only for what kf does not do itself: users authenticated by an exec or auth-provider plugin, and websocket
+calls (`kubernetes_client`).
 
 Clients fail fast: connecting gives up after `CONNECT_TIMEOUT` seconds and nothing is retried, so an
 unreachable cluster or refused credentials are reported within 5 s. `translate` turns whatever a call
@@ -11,26 +13,37 @@ raised into the `KfError` a person should read.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kfshell import rest
 from kfshell.errors import CommandFailed, CredentialsRefused, KfError, Unreachable, UsageError
 from kfshell.kubeconfig import Context, KubeConfig, load_kubeconfig
+from kfshell.rest import ApiError, RestClient, TransportError
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from kubernetes.client import ApiClient, Configuration
+
+    Client = RestClient | ApiClient  # request_json & co. also take a kubernetes ApiClient (tests, old callers)
+else:
+    Client = Any
 
 __all__ = [
-    "CONNECT_TIMEOUT", "READ_TIMEOUT", "Context", "Identity", "KubeConfig", "Requirement", "api_client",
-    "api_status", "bearer_token", "can_i", "can_i_all", "load_kubeconfig", "request_json", "server_of",
+    "CONNECT_TIMEOUT", "READ_TIMEOUT", "ApiError", "Context", "Identity", "KubeConfig", "Requirement",
+    "RestClient", "TransportError", "api_client", "api_status", "bearer_token", "can_i", "can_i_all",
+    "in_cluster_client", "kubernetes_client", "load_kubeconfig", "parallel", "request_json", "server_of",
     "translate", "whoami",
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds; with no retries an unreachable server fails well within 5 s
 READ_TIMEOUT = 30.0  # seconds for a request that names no timeout of its own (watches pass theirs)
+TOKEN_FILE_MAX_AGE = 60.0  # seconds a token read from a file is reused before it is read again (rotation)
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,71 @@ class Requirement:
     name: str | None = None
 
 
+def api_client(kubeconfig: KubeConfig, context: str | None = None, *, read_timeout: float = READ_TIMEOUT,
+               pool_size: int = rest.DEFAULT_POOL_SIZE) -> RestClient:
+    """A client for `context` (default: the selected one) that fails fast: connect timeout `CONNECT_TIMEOUT`,
+    no retries, `read_timeout` for calls that name no timeout of their own; `pool_size` idle connections."""
+    name = kubeconfig.context(context).name
+    user = kubeconfig.user(name)
+    if user.get("exec") or user.get("auth-provider"):
+        return _client_via_kubernetes(kubeconfig, name, read_timeout, pool_size)
+    server = kubeconfig.server(name)
+    cluster = kubeconfig.cluster(name)
+    try:
+        tls = _tls_context(cluster, user) if server.startswith("https:") else None
+        return RestClient(server, ssl_context=tls, tls_server_name=cluster.get("tls-server-name") or None,
+                          token=_token_source(kubeconfig, name), authorization=_basic_auth(user),
+                          proxy=cluster.get("proxy-url") or None, connect_timeout=CONNECT_TIMEOUT,
+                          read_timeout=read_timeout, pool_size=pool_size)
+    except (OSError, ValueError) as err:  # ssl.SSLError and binascii.Error are among these
+        why = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.filename else str(err)
+        raise UsageError(f"cannot use context {name!r}: {why}", hint="fix the kubeconfig",
+                         reason="BadKubeconfig") from err
+
+
+def in_cluster_client(*, read_timeout: float = READ_TIMEOUT, environ: Mapping[str, str] | None = None,
+                      account_dir: str = SERVICE_ACCOUNT_DIR) -> RestClient:
+    """A client with the credentials of the pod we run in (its service account), as kubectl finds them.
+
+    Raises UsageError when this is not a pod (no KUBERNETES_SERVICE_HOST) or its account is not mounted.
+    """
+    env = os.environ if environ is None else environ
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        raise UsageError("not running in a pod: KUBERNETES_SERVICE_HOST/PORT are not set", reason="NoCredentials")
+    host = f"[{host}]" if ":" in host else host
+    try:
+        tls = rest.tls_context(ca_file=os.path.join(account_dir, "ca.crt"))
+        token = _file_token(os.path.join(account_dir, "token"))
+        token()  # a missing token fails now, not at the first call
+    except OSError as err:
+        raise UsageError(f"the pod's service account cannot be read: {err.strerror}: {err.filename}",
+                         reason="NoCredentials") from err
+    return RestClient(f"https://{host}:{port}", ssl_context=tls, token=token, connect_timeout=CONNECT_TIMEOUT,
+                      read_timeout=read_timeout)
+
+
+def kubernetes_client(kubeconfig: KubeConfig, context: str | None = None) -> ApiClient:
+    """A `kubernetes.client.ApiClient` for `context`, for what needs the generated client: websocket calls
+    (exec, attach, port-forward through `kubernetes.stream`). Everything else uses `api_client`."""
+    import urllib3
+    from kubernetes import client, config
+
+    name = kubeconfig.context(context).name
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config_from_dict(kubeconfig.as_dict(name), context=name,
+                                          client_configuration=configuration, persist_config=False)
+    except config.ConfigException as err:
+        raise UsageError(f"cannot use context {name!r}: {err}", hint="fix the kubeconfig",
+                         reason="BadKubeconfig") from err
+    configuration.retries = False  # one attempt: a dead server must not cost three connect timeouts
+    api = client.ApiClient(configuration)
+    api.rest_client.pool_manager = _DefaultTimeout(
+        api.rest_client.pool_manager, urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT))
+    return api
+
+
 class _DefaultTimeout:
     """Wraps urllib3's pool manager so that a request naming no timeout still gets one.
 
@@ -75,48 +153,104 @@ class _DefaultTimeout:
         return getattr(self._pool, name)
 
 
-def api_client(kubeconfig: KubeConfig, context: str | None = None, *,
-               read_timeout: float = READ_TIMEOUT) -> ApiClient:
-    """A `kubernetes.client.ApiClient` for `context` (default: the selected one) that fails fast."""
-    import urllib3
-    from kubernetes import client, config
+def _tls_context(cluster: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+    return rest.tls_context(
+        ca_file=cluster.get("certificate-authority") or None,
+        ca_data=_decoded(cluster.get("certificate-authority-data")).decode() or None,
+        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        cert_file=user.get("client-certificate") or None, key_file=user.get("client-key") or None,
+        cert_pem=_decoded(user.get("client-certificate-data")) or None,
+        key_pem=_decoded(user.get("client-key-data")) or None)
 
-    name = kubeconfig.context(context).name
-    configuration = client.Configuration()
+
+def _decoded(data: Any) -> bytes:
+    import base64
+
+    if not data:
+        return b""
     try:
-        config.load_kube_config_from_dict(kubeconfig.as_dict(name), context=name,
-                                          client_configuration=configuration, persist_config=False)
-    except config.ConfigException as err:
-        raise UsageError(f"cannot use context {name!r}: {err}", hint="fix the kubeconfig",
+        return base64.b64decode(str(data), validate=True)
+    except ValueError as err:
+        raise ValueError("certificate or key data in the kubeconfig is not base64") from err
+
+
+def _token_source(kubeconfig: KubeConfig, context: str) -> str | Callable[[], str | None] | None:
+    """The user's token, or for a `tokenFile` a reader that picks up a rotated token (as kubectl does)."""
+    user = kubeconfig.user(context)
+    if user.get("token") or not user.get("tokenFile"):
+        return kubeconfig.token(context)
+    kubeconfig.token(context)  # an unreadable file is a clear UsageError now
+    return _file_token(str(user["tokenFile"]))
+
+
+def _file_token(path: str, max_age: float = TOKEN_FILE_MAX_AGE) -> Callable[[], str | None]:
+    """A token source reading `path`, again once the token it read is `max_age` seconds old."""
+    lock = threading.Lock()
+    cached: dict[str, Any] = {}
+
+    def current() -> str | None:
+        with lock:
+            if not cached or time.monotonic() - cached["at"] > max_age:
+                with open(path) as handle:
+                    cached.update(token=handle.read().strip() or None, at=time.monotonic())
+            return cached["token"]
+
+    return current
+
+
+def _basic_auth(user: Mapping[str, Any]) -> str | None:
+    if not (user.get("username") and user.get("password")):
+        return None
+    import base64
+
+    pair = f"{user['username']}:{user['password']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _client_via_kubernetes(kubeconfig: KubeConfig, context: str, read_timeout: float, pool_size: int) -> RestClient:
+    """For exec and auth-provider plugins: the kubernetes package runs the plugin, kf makes the calls."""
+    configuration = kubernetes_client(kubeconfig, context).configuration
+    try:
+        tls = rest.tls_context(ca_file=configuration.ssl_ca_cert or None, insecure=not configuration.verify_ssl,
+                               cert_file=configuration.cert_file or None, key_file=configuration.key_file or None)
+        return RestClient(configuration.host, ssl_context=tls,
+                          tls_server_name=getattr(configuration, "tls_server_name", None) or None,
+                          token=lambda: _configured_token(configuration), proxy=configuration.proxy or None,
+                          connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, pool_size=pool_size)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot use context {context!r}: {err}", hint="fix the kubeconfig",
                          reason="BadKubeconfig") from err
-    configuration.retries = False  # one attempt: a dead server must not cost three connect timeouts
-    api = client.ApiClient(configuration)
-    api.rest_client.pool_manager = _DefaultTimeout(
-        api.rest_client.pool_manager, urllib3.Timeout(connect=CONNECT_TIMEOUT, read=read_timeout))
-    return api
 
 
-def bearer_token(api: ApiClient) -> str | None:
+def _configured_token(configuration: Configuration) -> str | None:
+    """The bearer token a kubernetes Configuration holds (refreshed by its plugin hook when it expires)."""
+    value = configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+    if not value:
+        return None
+    return value[len("Bearer "):] if value.startswith("Bearer ") else None
+
+
+def bearer_token(api: Client) -> str | None:
     """The bearer token `api` sends (from the kubeconfig or an exec plugin), or None for certificates.
 
     Never log or print what this returns.
     """
-    value = api.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-    if not value:
-        return None
-    return value[len("Bearer "):] if value.startswith("Bearer ") else value
+    if isinstance(api, RestClient):
+        return api.bearer_token()
+    return _configured_token(api.configuration)
 
 
-def server_of(api: ApiClient) -> str:
-    return str(api.configuration.host)
+def server_of(api: Client) -> str:
+    return api.server if isinstance(api, RestClient) else str(api.configuration.host)
 
 
-def request_json(api: ApiClient, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+def request_json(api: Client, method: str, path: str, *, query: Mapping[str, Any] | None = None,
                  body: Any = None, headers: Mapping[str, str] | None = None,
                  timeout: float | tuple[float, float] | None = None) -> Any:
-    """One API call with a JSON body and answer, as plain dicts. Raises ApiException for non-2xx answers."""
-    from kubernetes.client.exceptions import ApiException
-
+    """One API call with a JSON body and answer, as plain dicts. Raises ApiError for non-2xx answers,
+    TransportError when there is no answer."""
+    if isinstance(api, RestClient):
+        return api.request_json(method, path, query=query, body=body, headers=headers, timeout=timeout)
     header_params = {"Accept": "application/json"}
     if body is not None:
         header_params["Content-Type"] = "application/json"
@@ -128,24 +262,58 @@ def request_json(api: ApiClient, method: str, path: str, *, query: Mapping[str, 
     response = api.call_api(method, url, header_params, body, post_params, _request_timeout=timeout)
     data = response.read()
     if not 200 <= response.status <= 299:
-        raise ApiException(http_resp=response)
+        raise rest.error_class()(response.status, response.reason or "", data or b"", response.getheaders())
     if not data:
         return None
     return json.loads(data)
 
 
-def whoami(api: ApiClient, fallback_user: str | None = None) -> Identity:
+def parallel(call: Callable[[Any], Any], inputs: Sequence[Any], workers: int = 6) -> list[Any]:
+    """`call` over `inputs` on a few daemon threads (API calls wait on the network), results in order.
+
+    The first input's exception, in input order, is raised once all are done. Plain threads rather than
+    concurrent.futures, which costs more to import than the calls take, and whose threads outlive Ctrl-C.
+    """
+    items = list(inputs)
+    if len(items) <= 1:
+        return [call(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException | None] = [None] * len(items)
+    pending = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = call(items[index])
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
+                errors[index] = exc
+
+    threads = [threading.Thread(target=work, name="kf-call", daemon=True) for _ in range(min(workers, len(items)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+def whoami(api: Client, fallback_user: str | None = None) -> Identity:
     """The user and groups the API server authenticates us as (SelfSubjectReview).
 
     Where the API is missing (older clusters) or refused, falls back to `fallback_user` (the kubeconfig's user
     name) with no groups; without a fallback the error is raised.
     """
-    from kubernetes.client.exceptions import ApiException
-
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     try:
         answer = request_json(api, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review)
-    except ApiException as err:
+    except ApiError as err:
         if err.status in (403, 404, 405) and fallback_user:
             return Identity(user=fallback_user, source="kubeconfig")
         raise
@@ -155,23 +323,20 @@ def whoami(api: ApiClient, fallback_user: str | None = None) -> Identity:
                     uid=info.get("uid"), extra=extra)
 
 
-def can_i(api: ApiClient, verb: str, resource: str, group: str = "", namespace: str | None = None, *,
+def can_i(api: Client, verb: str, resource: str, group: str = "", namespace: str | None = None, *,
           subresource: str | None = None, name: str | None = None) -> bool:
     """Whether we may `verb` the `resource` (SelfSubjectAccessReview); namespace None means cluster-wide."""
     return _review(api, Requirement(verb=verb, resource=resource, group=group, namespace=namespace,
                                     subresource=subresource, name=name))
 
 
-def can_i_all(api: ApiClient, requirements: Iterable[Requirement]) -> dict[Requirement, bool]:
+def can_i_all(api: Client, requirements: Iterable[Requirement]) -> dict[Requirement, bool]:
     """Many access reviews at once (distinct ones only, a few in parallel)."""
     distinct = list(dict.fromkeys(requirements))
-    if not distinct:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(8, len(distinct))) as pool:
-        return dict(zip(distinct, pool.map(lambda r: _review(api, r), distinct), strict=True))
+    return dict(zip(distinct, parallel(lambda r: _review(api, r), distinct, workers=8), strict=True))
 
 
-def _review(api: ApiClient, req: Requirement) -> bool:
+def _review(api: Client, req: Requirement) -> bool:
     attributes = {"verb": req.verb, "resource": req.resource, "group": req.group}
     for key in ("namespace", "subresource", "name"):
         if getattr(req, key):
@@ -184,6 +349,8 @@ def _review(api: ApiClient, req: Requirement) -> bool:
 
 def api_status(exc: BaseException) -> dict[str, Any]:
     """The `Status` object the API server sent with an error, or {} when there was none."""
+    if isinstance(exc, ApiError):
+        return exc.status_object()
     body = getattr(exc, "body", None)
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
@@ -222,7 +389,8 @@ def forbidden_message(server_message: str) -> str:
 
 
 def translate(exc: BaseException) -> KfError:
-    """The KfError a person should see for `exc` (an ApiException, a urllib3 or socket error, ...).
+    """The KfError a person should see for `exc` (an ApiError or ApiException, a TransportError, urllib3 or
+    socket errors, ...).
 
     401 and unreachable servers map to exit status 3; Forbidden says who, verb, resource and namespace;
     other API errors keep the server's message and its reason (NotFound, Invalid, AlreadyExists, ...).
@@ -230,15 +398,16 @@ def translate(exc: BaseException) -> KfError:
     """
     if isinstance(exc, KfError):
         return exc
+    if isinstance(exc, ApiError):
+        return _translate_api(exc, exc.status)
+    if isinstance(exc, TransportError):
+        return _translate_transport(exc)
     status = getattr(exc, "status", None)
     if _is_api_exception(exc):
         if not status:  # the client never got an answer; it reports TLS failures this way
             kind, _, detail = str(getattr(exc, "reason", "") or exc).partition("\n")
             if kind == "SSLError":
-                found = re.search(r"\[SSL: [A-Z_]+\] ([^\"()]+)", detail)
-                why = found.group(1).strip() if found else " ".join(detail.split())
-                return Unreachable(f"TLS with the cluster failed: {why}",
-                                   hint="check the kubeconfig's certificate authority", reason="Unreachable")
+                return _tls_failed(detail)
             return Unreachable(f"no answer from the cluster: {' '.join(f'{kind} {detail}'.split())}",
                                hint="check the context's server and your network", reason="Unreachable")
         return _translate_api(exc, int(status))
@@ -249,6 +418,34 @@ def translate(exc: BaseException) -> KfError:
         return UsageError(f"the kubeconfig cannot be used: {exc}", hint="fix the kubeconfig",
                           reason="BadKubeconfig")
     return CommandFailed(f"{type(exc).__name__}: {exc}", reason="InternalError")
+
+
+def _tls_failed(detail: str) -> KfError:
+    found = re.search(r"\[SSL: [A-Z_]+\] ([^\"()]+)", detail)
+    why = found.group(1).strip() if found else " ".join(detail.split())
+    return Unreachable(f"TLS with the cluster failed: {why}", hint="check the kubeconfig's certificate authority",
+                       reason="Unreachable")
+
+
+def _translate_transport(exc: TransportError) -> KfError:
+    """The same lines as for the kubernetes client's urllib3 errors, from our own transport errors."""
+    cause = exc.__cause__ or exc.__context__
+    names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
+    hint = "check that the cluster is running and the context's server address is right"
+    target = f" at {exc.where}"
+    if isinstance(exc, rest.ReadTimeoutError):
+        return Unreachable(f"the cluster{target} stopped answering (read timed out)", hint=hint, reason="Unreachable")
+    if isinstance(exc, rest.ConnectTimeoutError):
+        return Unreachable(f"the cluster{target} did not answer within {CONNECT_TIMEOUT:g} s", hint=hint,
+                           reason="Unreachable")
+    if exc.phase == "tls" and "SSLError" in names:
+        return _tls_failed(str(cause))
+    if "gaierror" in names:
+        return Unreachable(f"cannot resolve the cluster's host name{target}", hint=hint, reason="Unreachable")
+    if "ConnectionRefusedError" in names:
+        return Unreachable(f"the cluster{target} refused the connection", hint=hint, reason="Unreachable")
+    detail = _last_words([cause]) if cause is not None else str(exc)
+    return Unreachable(f"cannot reach the cluster{target}: {detail}", hint=hint, reason="Unreachable")
 
 
 def _is_api_exception(exc: BaseException) -> bool:
