@@ -103,9 +103,7 @@ def _resource_for(discovery: d.Discovery, m: Any) -> d.Resource:
 
 
 def _refuse_existing(api: Any, name: str, profile: d.Resource | None) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     checks = [("namespace", f"/api/v1/namespaces/{name}")]
     if profile is not None:
@@ -113,7 +111,7 @@ def _refuse_existing(api: Any, name: str, profile: d.Resource | None) -> None:
     for what, path in checks:
         try:
             request_json(api, "GET", path)
-        except ApiException as err:
+        except ApiError as err:
             if err.status in (403, 404):  # may not look: the create itself will say whether it is allowed
                 continue
             raise
@@ -182,13 +180,11 @@ def _controller_made(api: Any, name: str) -> bool:
 
 
 def _exists(api: Any, path: str) -> bool:
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     try:
         request_json(api, "GET", path)
-    except ApiException as err:
+    except ApiError as err:
         if err.status == 404:
             return False
         raise
@@ -197,13 +193,11 @@ def _exists(api: Any, path: str) -> bool:
 
 def _post(api: Any, path: str, obj: dict[str, Any], *, what: str, dry_run: bool = False) -> dict[str, Any]:
     """POST one object; an API refusal becomes a FunctionError that names the object."""
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json, translate
+    from kfshell.cluster import ApiError, request_json, translate
 
     try:
         return request_json(api, "POST", path, body=obj, query={"dryRun": "All" if dry_run else None})
-    except ApiException as exc:
+    except ApiError as exc:
         err = translate(exc)
         if err.exit_status != 1:
             raise
@@ -213,15 +207,13 @@ def _post(api: Any, path: str, obj: dict[str, Any], *, what: str, dry_run: bool 
 
 def _roll_back(api: Any, name: str, profile: d.Resource | None) -> None:
     """Delete the half-made project and wait (bounded) until its namespace is gone."""
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     paths = ([profile.path(name=name)] if profile is not None else []) + [f"/api/v1/namespaces/{name}"]
     for path in paths:
         try:
             request_json(api, "DELETE", path, body={"propagationPolicy": "Background"})
-        except ApiException as err:
+        except ApiError as err:
             if err.status not in (404, 409):
                 raise
     fnkit.wait_for(lambda: not _exists(api, f"/api/v1/namespaces/{name}"), GONE_WAIT)

@@ -42,9 +42,7 @@ def system_namespace_reason(name: str, labels: dict[str, str] | None = None) -> 
 
 @fnkit.entrypoint
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     req = fnkit.request(event)
     name = fnkit.check_name(str(req.arg("namespace", "")), "project")
@@ -71,7 +69,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             request_json(api, "DELETE", path, body={"propagationPolicy": "Background"})
             deleted.append(kind)
-        except ApiException as err:
+        except ApiError as err:
             if err.status != 404:  # already gone (the Profile took its namespace with it)
                 raise
     if not fnkit.wait_for(lambda: _get(api, f"/api/v1/namespaces/{name}") is None, GONE_WAIT):
@@ -85,13 +83,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _get(api: Any, path: str, forbidden_ok: bool = False) -> dict[str, Any] | None:
     """The object at `path`, or None when it does not exist (or, with `forbidden_ok`, may not be read)."""
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     try:
         return request_json(api, "GET", path)
-    except ApiException as err:
+    except ApiError as err:
         if err.status == 404 or (forbidden_ok and err.status == 403):
             return None
         raise

@@ -8,13 +8,12 @@ The pure helpers (labels, ages, versions, selectors) are tested without a cluste
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from kfshell.cluster import Client as ApiClient
 
 KUBEFLOW_NAMESPACE = "kubeflow"
 
@@ -299,9 +298,7 @@ def discover(api: ApiClient) -> Discovery:
     """Every resource the cluster serves: two aggregated-discovery calls, or the per-group walk on old servers."""
     from kfshell.cluster import request_json
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        answers = list(pool.map(lambda p: request_json(api, "GET", p, headers={"Accept": _AGGREGATED}),
-                                ("/api", "/apis")))
+    answers = parallel(lambda p: request_json(api, "GET", p, headers={"Accept": _AGGREGATED}), ("/api", "/apis"))
     resources: list[Resource] = []
     legacy: list[str] = []
     for answer, prefix in zip(answers, ("/api", "/apis"), strict=True):
@@ -312,10 +309,8 @@ def discover(api: ApiClient) -> Discovery:
         else:
             legacy.extend(f"/apis/{v['groupVersion']}" for g in answer.get("groups") or []
                           for v in g.get("versions") or [])
-    if legacy:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for found in pool.map(lambda p: _group_version(api, p), legacy):
-                resources.extend(found)
+    for found in parallel(lambda p: _group_version(api, p), legacy, workers=8):
+        resources.extend(found)
     return Discovery(resources=tuple(resources))
 
 
@@ -332,13 +327,11 @@ def _from_aggregated(answer: Mapping[str, Any]) -> list[Resource]:
 
 
 def _group_version(api: ApiClient, path: str) -> list[Resource]:
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     try:
         answer = request_json(api, "GET", path)
-    except ApiException:
+    except ApiError:
         return []  # an aggregated API that is down must not hide the rest
     group, _, version = answer.get("groupVersion", "").rpartition("/")
     return [Resource(group=group, version=version, kind=r.get("kind", ""), plural=r["name"],
@@ -361,11 +354,11 @@ def list_objects(api: ApiClient, path: str, *, selector: str | None = None,
 
 def try_list(api: ApiClient, path: str, what: str, **selectors: str | None) -> Listing:
     """`list_objects`, but a kind that is not installed (404) or not allowed (403) is skipped, not raised."""
-    from kubernetes.client.exceptions import ApiException
+    from kfshell.cluster import ApiError
 
     try:
         return Listing(items=tuple(list_objects(api, path, **selectors)))
-    except ApiException as err:
+    except ApiError as err:
         if err.status == 404:
             return Listing(skipped=(f"{what}: not installed",))
         if err.status == 403:
@@ -401,10 +394,9 @@ def list_components(api: ApiClient, namespaces: Iterable[str]) -> tuple[list[Com
 
 def parallel(call: Callable[[Any], Any], inputs: Sequence[Any], workers: int = 6) -> list[Any]:
     """`call` over `inputs` on a few threads (API calls wait on the network, not the CPU), in order."""
-    if len(inputs) <= 1:
-        return [call(i) for i in inputs]
-    with ThreadPoolExecutor(max_workers=min(workers, len(inputs))) as pool:
-        return list(pool.map(call, inputs))
+    from kfshell.cluster import parallel as run_parallel
+
+    return run_parallel(call, inputs, workers)
 
 
 def component_namespaces(namespace: str | None) -> list[str]:

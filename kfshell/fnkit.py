@@ -12,8 +12,9 @@ With fnkit it reads like this::
         ...
         return fnkit.table(["NAME", "AGE"], rows)
 
-`entrypoint` turns `FunctionError`, Kubernetes `ApiException`s and connection errors into error results, so a
-handler only returns. Nothing heavy is imported here: `kubernetes` is loaded when a client is built.
+`entrypoint` turns `FunctionError`, API errors (`cluster.ApiError`, and the kubernetes package's `ApiException`)
+and connection errors into error results, so a handler only returns. Nothing heavy is imported here; the client
+(`kfshell.rest.RestClient`) needs no `kubernetes` either.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from typing import TYPE_CHECKING, Any
 from kfshell.errors import CredentialsRefused, ExitStatus, KfError, Unreachable, UsageError
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
     from kfshell.kubeconfig import KubeConfig
+    from kfshell.rest import RestClient
 
 # The HTTP status an error result carries for each reason (what the HTTP runtime answers with).
 HTTP_STATUS = {
@@ -115,8 +115,8 @@ def kubeconfig(event: Mapping[str, Any]) -> KubeConfig | None:
     return load_kubeconfig(paths, kf.get("context"))
 
 
-def api_client(event: Mapping[str, Any]) -> ApiClient:
-    """A `kubernetes.client.ApiClient` acting as the caller.
+def api_client(event: Mapping[str, Any]) -> RestClient:
+    """A client (`kfshell.rest.RestClient`; `kfshell.cluster.request_json` calls with it) acting as the caller.
 
     Locally: `extensions.kf.client` when the embedded runtime passes its cached client, else one built from
     the kubeconfig and context in `event["extensions"]["kf"]`. On the cluster: the caller's
@@ -251,5 +251,8 @@ def _reason_for_class(err: KfError) -> str:
 
 
 def _is_api_or_connection_error(exc: BaseException) -> bool:
+    from kfshell.rest import ApiError, TransportError
+
     module = type(exc).__module__
-    return module.startswith(("kubernetes.", "urllib3.")) or isinstance(exc, (ConnectionError, TimeoutError))
+    return (isinstance(exc, (ApiError, TransportError, ConnectionError, TimeoutError))
+            or module.startswith(("kubernetes.", "urllib3.")))
