@@ -15,6 +15,10 @@ put into error messages.
 The function's own credentials: in-cluster config (its pod's service account), or the kubeconfig at
 $KF_RUNTIME_KUBECONFIG (the test hosts and local development). The service account needs
 `create tokenreviews` (ClusterRole system:auth-delegator) and `impersonate` on users and groups.
+
+The clients are `kfshell.rest.RestClient`s (no `kubernetes` import: a cold worker starts faster). They
+have no websocket path (exec, attach, port-forward), which could not carry impersonation anyway:
+`cluster.kubernetes_client` is for the caller's own kubeconfig only, never for acting as someone else.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, Configuration
+from kfshell.rest import ImpersonationUnsupported, RestClient
+
+__all__ = [
+    "CALLER_TOKEN_HEADER", "KUBECONFIG_ENV", "Caller", "CallerError", "ImpersonationUnsupported", "caller_token",
+    "client_for_request", "request_credentials", "service_client", "verify",
+]
 
 CALLER_TOKEN_HEADER = "X-Kf-Caller-Token"
 KUBECONFIG_ENV = "KF_RUNTIME_KUBECONFIG"
@@ -77,8 +85,9 @@ def request_credentials(request: object) -> list[str]:
     return sorted((s for s in found if s and len(s) >= 8), key=len, reverse=True)
 
 
-def client_for_request(event: Mapping[str, Any]) -> ApiClient:
-    """A kubernetes ApiClient whose every call impersonates the caller of this HTTP event.
+def client_for_request(event: Mapping[str, Any]) -> RestClient:
+    """A client whose every call impersonates the caller of this HTTP event (Impersonate-User, and one
+    Impersonate-Group line per group), over the function's own warm connections.
 
     Raises CallerError (401) when the request has no token or the API server does not accept it,
     and CallerError (500/503) when the function itself cannot verify callers.
@@ -93,79 +102,62 @@ def client_for_request(event: Mapping[str, Any]) -> ApiClient:
         )
     service = service_client(os.environ.get(KUBECONFIG_ENV) or None)
     caller = verify(token, service)
-    from kfshell.runtime.impersonation import ImpersonatingApiClient
-
-    return ImpersonatingApiClient(service.configuration, caller.username, caller.groups,
-                                  pool_manager=service.rest_client.pool_manager)
+    return service.impersonating(caller.username, caller.groups)
 
 
-def verify(token: str, service: ApiClient) -> Caller:
+def verify(token: str, service: RestClient) -> Caller:
     """Ask the API server, with the function's own credentials (`service`), whose token this is."""
-    from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kfshell.cluster import request_json
+    from kfshell.rest import ApiError
 
-    review = client.V1TokenReview(spec=client.V1TokenReviewSpec(token=token))
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
     try:
-        answer = client.AuthenticationV1Api(service).create_token_review(review)
-    except ApiException as exc:
+        answer = request_json(service, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=review)
+    except ApiError as exc:
         raise _review_failed(exc.status) from None
-    except Exception as exc:  # urllib3/socket errors: say which, never echo the request
+    except Exception as exc:  # transport errors: say which, never echo the request
         raise CallerError(
             f"cannot reach the API server to verify the caller: {type(exc).__name__}",
             status=503,
             reason="ServiceUnavailable",
         ) from None
-    status = answer.status
-    if status is None or not status.authenticated or status.user is None or not status.user.username:
-        why = (status.error if status is not None else None) or "authentication failed"
+    status = (answer or {}).get("status") or {}
+    user = status.get("user") or {}
+    if not status.get("authenticated") or not user.get("username"):
+        why = str(status.get("error") or "authentication failed")
         raise CallerError(
             f"the caller's token was not accepted by the API server ({why.replace(token, '[redacted]')}); "
             "it may have expired: log in again"
         )
-    user = status.user
     return Caller(
-        username=user.username,
-        uid=user.uid or "",
-        groups=tuple(user.groups or ()),
-        extra={k: tuple(v) for k, v in (user.extra or {}).items()},
+        username=str(user["username"]),
+        uid=str(user.get("uid") or ""),
+        groups=tuple(user.get("groups") or ()),
+        extra={k: tuple(v) for k, v in (user.get("extra") or {}).items()},
     )
 
 
 @functools.lru_cache(maxsize=4)
-def service_client(kubeconfig: str | None) -> ApiClient:
-    """An ApiClient with the function's own credentials, one per worker process.
+def service_client(kubeconfig: str | None) -> RestClient:
+    """A client with the function's own credentials (its pod's, or the kubeconfig's), one per worker process.
 
     Cached so that its connections stay warm between calls (a TLS handshake per call costs more than
     the TokenReview itself); the impersonating clients share its connection pool.
     """
-    from kubernetes import client
+    from kfshell import cluster
+    from kfshell.errors import KfError
 
-    return client.ApiClient(service_configuration(kubeconfig))
-
-
-@functools.lru_cache(maxsize=4)
-def service_configuration(kubeconfig: str | None) -> Configuration:
-    """The function's own credentials, loaded once per worker process.
-
-    Cached because loading writes certificate files and re-reads the kubeconfig; in-cluster config
-    re-reads its (rotated) token by itself.
-    """
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration, persist_config=False)
-        else:
-            config.load_incluster_config(client_configuration=configuration)
-    except (config.ConfigException, OSError) as exc:
+            return cluster.api_client(cluster.load_kubeconfig(kubeconfig))
+        return cluster.in_cluster_client()
+    except KfError as exc:
         where = f"the kubeconfig {kubeconfig} ({KUBECONFIG_ENV})" if kubeconfig else "its pod"
         raise CallerError(
-            f"this function has no credentials of its own to verify callers: loading {where} failed: {exc}",
+            f"this function has no credentials of its own to verify callers: loading {where} failed: {exc.message}",
             status=500,
             reason="Misconfigured",
         ) from None
-    return configuration
 
 
 def _review_failed(status: int | None) -> CallerError:

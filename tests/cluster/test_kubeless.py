@@ -36,8 +36,6 @@ def handler(event, context):
     if do == "sleep":
         time.sleep(data["seconds"])
         return {"kind": "message", "text": "woke up"}
-    from kubernetes.client.exceptions import ApiException
-
     from kfshell import cluster
     from kfshell.runtime import caller
 
@@ -48,13 +46,11 @@ def handler(event, context):
         if do == "read-secret":
             api = caller.client_for_request(event)
         else:
-            from kubernetes import client
-
-            api = client.ApiClient(caller.service_configuration(os.environ["KF_RUNTIME_KUBECONFIG"]))
+            api = caller.service_client(os.environ["KF_RUNTIME_KUBECONFIG"])
         path = f"/api/v1/namespaces/{data['namespace']}/secrets/{data['name']}"
         try:
             secret = cluster.request_json(api, "GET", path)
-        except ApiException as exc:
+        except cluster.ApiError as exc:
             return {"error": {"reason": "Forbidden" if exc.status == 403 else "Failed",
                               "message": cluster.api_status(exc).get("message", ""), "status": exc.status}}
         return {"kind": "object", "object": {"keys": sorted(secret.get("data", {}))}}

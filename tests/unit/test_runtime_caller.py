@@ -13,7 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from kfshell.runtime.caller import CallerError, caller_token, client_for_request, request_credentials
+from kfshell.cluster import request_json
+from kfshell.rest import RestClient
+from kfshell.runtime.caller import (
+    CallerError,
+    ImpersonationUnsupported,
+    caller_token,
+    client_for_request,
+    request_credentials,
+)
 from kfshell.runtime.request import FunctionRequest, Headers
 
 
@@ -95,45 +103,42 @@ def capture() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def _impersonating(server: ThreadingHTTPServer, user: str, groups: tuple[str, ...]):
-    from kubernetes import client
-
-    from kfshell.runtime.impersonation import ImpersonatingApiClient
-
-    configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    return ImpersonatingApiClient(configuration, user, groups)
+def _impersonating(server: ThreadingHTTPServer, user: str, groups: tuple[str, ...]) -> RestClient:
+    return RestClient(f"http://127.0.0.1:{server.server_address[1]}", token="function-token").impersonating(
+        user, groups)
 
 
 def test_every_call_impersonates_user_and_each_group_on_its_own_line(capture: ThreadingHTTPServer) -> None:
-    from kubernetes import client
-
     api = _impersonating(capture, "alice", ("kubeflow-users", "system:authenticated"))
-    client.CoreV1Api(api).list_namespace()
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": "x"}})
+    request_json(api, "GET", "/api/v1/namespaces")
+    request_json(api, "POST", "/api/v1/namespaces", body={"metadata": {"name": "x"}})
     assert len(capture.seen) == 2  # type: ignore[attr-defined]
     for headers in capture.seen:  # type: ignore[attr-defined]
         assert [v for k, v in headers if k.lower() == "impersonate-user"] == ["alice"]
         assert [v for k, v in headers if k.lower() == "impersonate-group"] == ["kubeflow-users", "system:authenticated"]
+        assert [v for k, v in headers if k.lower() == "authorization"] == ["Bearer function-token"]
 
 
 def test_impersonation_cannot_be_widened_by_extra_headers(capture: ThreadingHTTPServer) -> None:
-    from kubernetes import client
-
     api = _impersonating(capture, "bob", ())
-    api.set_default_header("Impersonate-User", "admin")
-    api.set_default_header("Impersonate-Group", "system:masters")
-    client.CoreV1Api(api).list_namespace()
+    request_json(api, "GET", "/api/v1/namespaces",
+                 headers={"Impersonate-User": "admin", "Impersonate-Group": "system:masters"})
     headers = capture.seen[0]  # type: ignore[attr-defined]
     assert [v for k, v in headers if k.lower() == "impersonate-user"] == ["bob"]
     assert [v for k, v in headers if k.lower() == "impersonate-group"] == []
 
 
+def test_the_function_own_client_does_not_impersonate(capture: ThreadingHTTPServer) -> None:
+    service = RestClient(f"http://127.0.0.1:{capture.server_address[1]}", token="function-token")
+    service.impersonating("alice", ("g",))
+    request_json(service, "GET", "/api/v1/namespaces")
+    headers = capture.seen[0]  # type: ignore[attr-defined]
+    assert not [k for k, _ in headers if k.lower().startswith("impersonate-")]
+
+
 def test_websocket_calls_are_refused_rather_than_run_as_the_function(capture: ThreadingHTTPServer) -> None:
     from kubernetes import client
     from kubernetes.stream import stream
-
-    from kfshell.runtime.impersonation import ImpersonationUnsupported
 
     api = _impersonating(capture, "alice", ())
     with pytest.raises(ImpersonationUnsupported) as err:
