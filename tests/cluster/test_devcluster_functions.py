@@ -197,3 +197,42 @@ def test_up_restarts_a_runtime_that_died_and_only_that_one(served: bool) -> None
     if code_unchanged_since(code):
         assert {k: v for k, v in after.items() if k != "status"} == {k: v for k, v in before.items() if k != "status"}
     assert devcluster_functions("status").returncode == 0
+
+
+def run_kf(kubeconfig: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "HOME": str(home), "XDG_STATE_HOME": f"{home}/state",
+           "XDG_CONFIG_HOME": f"{home}/config", "XDG_CACHE_HOME": f"{home}/cache"}
+    env.pop("KUBECONFIG", None)
+    return subprocess.run([sys.executable, "-m", "kfshell", "--kubeconfig", kubeconfig, "--context", "kf-alice",
+                           "-o", "json", *args], capture_output=True, text=True, timeout=120, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+def function_calls(name: str) -> float:
+    """The runtime's own count of calls (its Prometheus /metrics), read straight from it."""
+    import urllib.request
+
+    port = next(f.port for f in functions.builtin_functions() if f.name == name)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://{functions.host().address}:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("function_calls_total{"))
+
+
+@pytest.mark.cluster
+def test_kf_dispatch_kubeless_runs_status_list_in_the_kf_system_function(kubeconfig: str, served: bool,
+                                                                         tmp_path: Path) -> None:
+    before = function_calls("status")
+    remote = run_kf(kubeconfig, tmp_path, "--dispatch", "kubeless", "status", "list")
+    if remote.returncode == 2 and "dispatch" in remote.stderr:
+        pytest.skip(f"this kf has no --dispatch yet: {remote.stderr.strip()}")
+    local = run_kf(kubeconfig, tmp_path, "--dispatch", "local", "status", "list")
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
+
+    def without_age(records: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{k: v for k, v in record.items() if k != "age"} for record in records]
+
+    assert without_age(json.loads(remote.stdout)) == without_age(json.loads(local.stdout))
+    assert function_calls("status") >= before + 1  # it ran in the cluster's function (others may call it too)
