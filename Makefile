@@ -46,7 +46,7 @@ unit: install
 test: cluster lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-demo: cluster
+demo: functions
 	@source <($(PYTHON) -m devcluster env) && exec kf --context kf-alice
 
 bench: cluster

@@ -254,12 +254,18 @@ def down(wipe: bool = False) -> list[str]:
 
 
 def _down(wipe: bool) -> list[str]:
+    from . import functions  # functions builds on this module
+
+    # The function runtimes and their relay first: left running without pid files, they hold their ports.
+    function_processes = functions.stop_processes()
+    if wipe:
+        functions.host().delete()
     stopped = [name for name in reversed(COMPONENTS) if processes.stop(name)]
     if wipe:
         for path in (paths.ETCD_DATA, paths.PKI, paths.RUN):
             shutil.rmtree(path, ignore_errors=True)
         paths.KUBECONFIG.unlink(missing_ok=True)
-    return stopped
+    return stopped + function_processes
 
 
 def status() -> dict[str, object]:
