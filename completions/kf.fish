@@ -9,7 +9,7 @@ function __kf_words --description 'the command words before the cursor, without 
             set skip 0
             continue
         end
-        if contains -- $token -o --output -n --namespace --context --kubeconfig -c
+        if contains -- $token -o --output -n --namespace --context --kubeconfig --dispatch -c
             set skip 1
             continue
         end
@@ -22,7 +22,7 @@ function __kf_static --description 'whether the cursor is at a command word or a
     string match -q -- '-*' (commandline -ct); and return 1
     set -l words (__kf_words)
     test (count $words) -eq 0; and return 0
-    test (count $words) -eq 1; and contains -- $words[1] status
+    test (count $words) -eq 1; and contains -- $words[1] command status
 end
 
 function __kf_static_at_command
@@ -48,11 +48,18 @@ end
 
 complete -c kf -f
 complete -c kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kf -n '__kf_static_at_command' -a command -d 'list, describe, add, upgrade and remove commands (functions)'
+complete -c kf -n '__kf_static_at_subcommand command' -a list -d 'every command: scope, source, version, where it runs, whether you may run it'
+complete -c kf -n '__kf_static_at_subcommand command' -a describe -d 'a command\'s spec, arguments, requirements and checksum'
+complete -c kf -n '__kf_static_at_subcommand command' -a add -d 'add a function module as a command'
+complete -c kf -n '__kf_static_at_subcommand command' -a replace -d 'replace a command you added: new source, spec and requirements'
+complete -c kf -n '__kf_static_at_subcommand command' -a upgrade -d 'give a command you added a new source (keeps its --requires and deps)'
+complete -c kf -n '__kf_static_at_subcommand command' -a remove -d 'remove a command you added'
 complete -c kf -n '__kf_static_at_command' -a create -d 'create a project (a Kubeflow Profile you own) and optionally apply a repository of manifests'
 complete -c kf -n '__kf_static_at_command' -a delete -d 'delete a project (its Profile and namespace, with everything in it) and wait until it is gone'
 complete -c kf -n '__kf_static_at_command' -a exit -d 'leave the shell (Ctrl-D does the same); in a script, stop it'
 complete -c kf -n '__kf_static_at_command' -a help -d 'list the commands, or show how to use one'
-complete -c kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers from the cluster, in the background'
+complete -c kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers, the cluster\'s commands and your privileges, in the background'
 complete -c kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
 complete -c kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
 complete -c kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'
@@ -62,11 +69,18 @@ complete -c kf -n '__kf_static_at_command' -a use -d 'switch to another namespac
 complete -c kf -n '__kf_static_at_command' -a whoami -d 'your user and groups, context, cluster and namespace, and how many commands you may run here'
 complete -c kubectl-kf -f
 complete -c kubectl-kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kubectl-kf -n '__kf_static_at_command' -a command -d 'list, describe, add, upgrade and remove commands (functions)'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a list -d 'every command: scope, source, version, where it runs, whether you may run it'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a describe -d 'a command\'s spec, arguments, requirements and checksum'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a add -d 'add a function module as a command'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a replace -d 'replace a command you added: new source, spec and requirements'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a upgrade -d 'give a command you added a new source (keeps its --requires and deps)'
+complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a remove -d 'remove a command you added'
 complete -c kubectl-kf -n '__kf_static_at_command' -a create -d 'create a project (a Kubeflow Profile you own) and optionally apply a repository of manifests'
 complete -c kubectl-kf -n '__kf_static_at_command' -a delete -d 'delete a project (its Profile and namespace, with everything in it) and wait until it is gone'
 complete -c kubectl-kf -n '__kf_static_at_command' -a exit -d 'leave the shell (Ctrl-D does the same); in a script, stop it'
 complete -c kubectl-kf -n '__kf_static_at_command' -a help -d 'list the commands, or show how to use one'
-complete -c kubectl-kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers from the cluster, in the background'
+complete -c kubectl-kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers, the cluster\'s commands and your privileges, in the background'
 complete -c kubectl-kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
 complete -c kubectl-kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
 complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'

@@ -21,6 +21,7 @@ from kfshell.env import Environment
 from kfshell.errors import ExitStatus, KfError, UsageError, show
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml", "name")
+DISPATCH_MODES = ("auto", "local", "kubeless")  # kfshell.dispatch.where.MODES, without importing it
 
 USAGE = "usage: kf [options] [COMMAND [ARGS...]]   (kf -c 'CMD; CMD', kf < script, or kf for the prompt)"
 
@@ -33,6 +34,8 @@ Options:
   -n, --namespace NS     namespace (project), this invocation only
   --kubeconfig FILE      kubeconfig file (default: $KUBECONFIG, several files merged, else ~/.kube/config)
   -o, --output FORMAT    table, wide, json, yaml or name
+  --dispatch MODE        where function commands run: auto (the cluster's Function when one is deployed
+                         and ready, else here), local, or kubeless
   -c COMMANDS            run these commands (separated by ';') and exit
   --keep-going           in -c and scripts, do not stop at the first failure
   -y, --yes              confirm destructive commands without asking (scripts)
@@ -50,6 +53,7 @@ class GlobalOptions:
     context: str | None = None
     namespace: str | None = None
     output: str = "table"
+    dispatch: str = "auto"
     commands: str | None = None  # -c
     keep_going: bool = False
     assume_yes: bool = False
@@ -68,6 +72,7 @@ _VALUE_FLAGS = {
     "-o": "output",
     "--output": "output",
     "-c": "commands",
+    "--dispatch": "dispatch",
 }
 _BOOL_FLAGS = {
     "--keep-going": "keep_going",
@@ -121,6 +126,11 @@ def parse_global(argv: Sequence[str]) -> GlobalOptions:
 
         raise UsageError(f"-o cannot be '{options.output}'", usage=USAGE,
                          hint=did_you_mean(options.output, OUTPUT_FORMATS) or "use " + "|".join(OUTPUT_FORMATS))
+    if options.dispatch not in DISPATCH_MODES:
+        from kfshell.registry import did_you_mean
+
+        raise UsageError(f"--dispatch cannot be '{options.dispatch}'", usage=USAGE,
+                         hint=did_you_mean(options.dispatch, DISPATCH_MODES) or "use " + "|".join(DISPATCH_MODES))
     if options.commands is not None and options.words:
         raise UsageError("give commands with -c or as arguments, not both", usage=USAGE)
     return options
@@ -155,6 +165,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 
 def _run(options: GlobalOptions, env: Environment) -> int:
+    from kfshell.catalog import Catalog
     from kfshell.commands.exit import LeaveShell
     from kfshell.registry import Registry
     from kfshell.runner import Runner
@@ -162,9 +173,15 @@ def _run(options: GlobalOptions, env: Environment) -> int:
 
     session = Session(env, SessionOptions(
         kubeconfig=options.kubeconfig, context=options.context, namespace=options.namespace,
-        output=options.output, verbose=options.verbose, assume_yes=options.assume_yes))
-    registry = Registry.load(user_dir=env.config_dir / "commands", cache_file=env.cache_dir / "specs.json")
+        output=options.output, verbose=options.verbose, assume_yes=options.assume_yes, dispatch=options.dispatch))
+
+    def load_local() -> Registry:
+        return Registry.load(user_dir=env.config_dir / "commands", cache_file=env.cache_dir / "specs.json")
+
+    catalog = Catalog(session, load_local)
+    registry = catalog.local
     session.registry = registry
+    session.catalog = catalog
     for problem in registry.problems:
         env.stderr.write(f"kf: warning: command file skipped: {problem}\n")
     runner = Runner(session, registry)

@@ -8,12 +8,9 @@ light by rule. Parsing a typed command line against a spec lives in `kfshell.par
 
 from __future__ import annotations
 
-import ast
-import importlib
-import importlib.util
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,9 @@ DEFAULT_TIMEOUT = 30.0
 NAME_RULE = re.compile(r"^[a-z][a-z0-9-]*$")
 
 # Who wins when two sources declare the same command name (lower rank wins). Client-side commands are the
-# shell itself (`help`, `exit`, `use`...) and cannot be replaced.
-SOURCE_RANK = {"client": 0, "user": 1, "namespace": 2, "kf-system": 3, "builtin": 4}
+# shell itself (`help`, `exit`, `use`...) and cannot be replaced. `package`: an installed Python package's
+# entry point in the group `kf.commands`.
+SOURCE_RANK = {"client": 0, "user": 1, "namespace": 2, "kf-system": 3, "package": 4, "builtin": 5}
 
 
 class SpecError(ValueError):
@@ -80,6 +78,8 @@ class CommandSpec:
     default: bool = False
     runs: str = "local"
     confirm: str | None = None  # the question asked before a destructive command runs
+    version: str | None = None  # from `command add/upgrade` (user files and cluster Functions)
+    checksum: str | None = None  # "sha256:<hex>" of the source, where it was recorded
 
     def confirm_for(self, parent: CommandSpec | None = None) -> str | None:
         return self.confirm or (parent.confirm if parent is not None else None)
@@ -239,119 +239,6 @@ def _check_arguments(command: str, arguments: tuple[ArgSpec, ...]) -> None:
             raise SpecError(f"{command}: a required positional cannot follow an optional one")
 
 
-def read_kf_command(path: Path) -> dict:
-    """The literal KF_COMMAND dict of a Python file, read without importing (running) the file."""
-    try:
-        source = Path(path).read_text(encoding="utf-8")
-        tree = ast.parse(source, filename=str(path))
-    except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-        raise SpecError(f"cannot read {path}: {exc}") from exc
-    for node in tree.body:
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.Assign):
-            targets = list(node.targets)
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        if any(isinstance(t, ast.Name) and t.id == "KF_COMMAND" for t in targets):
-            try:
-                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise SpecError(f"{path}: KF_COMMAND must be a literal dict (no names or calls)") from exc
-            if not isinstance(value, dict):
-                raise SpecError(f"{path}: KF_COMMAND must be a dict")
-            return value
-    raise SpecError(f"{path}: no KF_COMMAND")
-
-
-class SpecCache:
-    """KF_COMMAND dicts already read, keyed by file path and checked against its size and mtime.
-
-    Parsing the built-in functions costs ~20 ms on every start; this JSON file makes it ~1 ms. A lost or
-    damaged cache only means parsing again, so writes are atomic but not locked.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._entries: dict[str, Any] | None = None
-        self._dirty = False
-
-    def _load(self) -> dict[str, Any]:
-        if self._entries is None:
-            import json
-
-            try:
-                entries = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                entries = {}
-            self._entries = entries if isinstance(entries, dict) else {}
-        return self._entries
-
-    def read(self, path: Path) -> dict:
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            raise SpecError(f"cannot read {path}: {exc.strerror}") from exc
-        key = [stat.st_size, stat.st_mtime_ns]
-        entry = self._load().get(str(path))
-        if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("spec"), dict):
-            return entry["spec"]
-        data = read_kf_command(path)
-        self._load()[str(path)] = {"key": key, "spec": data}
-        self._dirty = True
-        return data
-
-    def save(self) -> None:
-        if not self._dirty:
-            return
-        import json
-        import os
-        import tempfile
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".specs.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._entries, f)
-            os.replace(tmp, self.path)
-        except (OSError, TypeError, ValueError):
-            return  # no cache this time (read-only home, a spec with a value JSON cannot hold)
-        self._dirty = False
-
-
-def load_function_dir(directory: Path, *, source: str,
-                      cache: SpecCache | None = None) -> tuple[list[CommandSpec], list[str]]:
-    """Specs of every function module in `directory` (runs locally), and a line per file that failed."""
-    specs: list[CommandSpec] = []
-    problems: list[str] = []
-    if not directory.is_dir():
-        return specs, problems
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        try:
-            data = cache.read(path) if cache is not None else read_kf_command(path)
-            specs.append(spec_from_dict(data, source=source, origin=str(path), runs="local"))
-        except SpecError as exc:
-            problems.append(f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
-    return specs, problems
-
-
-def builtin_functions_dir() -> Path | None:
-    """Where the `functions` package is installed, found without importing it."""
-    spec = importlib.util.find_spec("functions")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def load_client_commands(module_names: Iterable[str]) -> list[CommandSpec]:
-    specs = []
-    for module_name in module_names:
-        module = importlib.import_module(module_name)
-        specs.append(spec_from_dict(module.KF_COMMAND, source="client", origin=module_name, runs="client"))
-    return specs
-
-
 # ------------------------------------------------------------------------------------------- registry
 
 
@@ -381,11 +268,19 @@ class Registry:
     @classmethod
     def load(cls, *, user_dir: Path | None = None, extra: Iterable[CommandSpec] = (),
              cache_file: Path | None = None) -> Registry:
-        """Client commands, the built-in functions, and the user's own command files.
+        """Client commands, the built-in functions, installed packages' commands (entry points), and the
+        user's own command files.
 
         cache_file: where specs already read are remembered between starts (see SpecCache).
         """
         from kfshell.commands import CLIENT_COMMANDS
+        from kfshell.specfiles import (
+            SpecCache,
+            builtin_functions_dir,
+            entry_point_specs,
+            load_client_commands,
+            load_function_dir,
+        )
 
         cache = SpecCache(cache_file) if cache_file is not None else None
         candidates = load_client_commands(CLIENT_COMMANDS)
@@ -395,6 +290,9 @@ class Registry:
             specs, bad = load_function_dir(builtin, source="builtin", cache=cache)
             candidates += specs
             problems += bad
+        specs, bad = entry_point_specs(cache)
+        candidates += specs
+        problems += bad
         if user_dir is not None:
             specs, bad = load_function_dir(user_dir, source="user", cache=cache)
             candidates += specs
@@ -408,6 +306,27 @@ class Registry:
         """A new registry with more candidate specs (e.g. Functions found on the cluster)."""
         everything = list(self._specs.values()) + [s.spec for s in self.shadowed] + list(extra)
         return Registry(everything, self.problems)
+
+    def restricted(self, allowed: Callable[[CommandSpec, CommandSpec | None], bool]) -> Registry:
+        """The commands `allowed(command, subcommand)` lets through, for help and completion.
+
+        `allowed(spec, None)` decides a command; `allowed(spec, sub)` each of its subcommands. A command whose
+        subcommands are all refused goes too. Shadowed specs and problems are kept as they are.
+        """
+        kept: list[CommandSpec] = []
+        for spec in self._specs.values():
+            if not allowed(spec, None):
+                continue
+            if spec.subcommands:
+                subs = tuple(sub for sub in spec.subcommands if allowed(spec, sub))
+                if not subs:
+                    continue
+                if len(subs) != len(spec.subcommands):
+                    spec = replace(spec, subcommands=subs)
+            kept.append(spec)
+        view = Registry(kept, self.problems)
+        view.shadowed = self.shadowed
+        return view
 
     def commands(self) -> list[CommandSpec]:
         return list(self._specs.values())
@@ -434,3 +353,21 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     from kfshell.names import did_you_mean as nearest_names  # difflib only when someone mistyped
 
     return nearest_names(word, candidates)
+
+
+# Spec readers live in kfshell.specfiles; these names stay importable from here.
+from kfshell.specfiles import (  # noqa: E402 - after the types that specfiles imports from this module
+    META_SUFFIX,
+    SpecCache,
+    builtin_functions_dir,
+    entry_point_specs,
+    load_client_commands,
+    load_function_dir,
+    read_kf_command,
+)
+
+__all__ = [
+    "META_SUFFIX", "ArgSpec", "CommandSpec", "Invocation", "Registry", "Requirement", "Shadowed", "SpecCache",
+    "SpecError", "builtin_functions_dir", "did_you_mean", "entry_point_specs", "load_client_commands",
+    "load_function_dir", "read_kf_command", "spec_from_dict",
+]

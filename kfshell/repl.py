@@ -168,7 +168,9 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
         prompt.app.invalidate()  # thread-safe; a no-op while no prompt is on screen
 
     probe = ClusterProbe(session, invalidate)
-    completer = load_completer(registry, session, invalidate)
+    catalog = session.catalog
+    # Completion offers what the user may run where the session is (no I/O: what the refresher found).
+    completer = load_completer(catalog.visible if catalog is not None else registry, session, invalidate)
     if completer is not None:
         prompt.completer = completer
         session.refresher = getattr(completer, "refresher", None)

@@ -30,10 +30,11 @@ class Runner:
 
         `where` ("line 3") prefixes error lines, for scripts. LeaveShell (from `exit`) passes through.
         """
-        from kfshell.parsing import parse_line
+        from kfshell.parsing import parse, split_commands
 
         try:
-            invocations = parse_line(self.registry, line)
+            invocations = [parse(self.registry_for(words), words, " ".join(words))
+                           for words in split_commands(line)]
         except KfError as err:
             return self._fail(err, where)
         return self.run_invocations(invocations, keep_going=keep_going, where=where)
@@ -43,10 +44,19 @@ class Runner:
         from kfshell.parsing import parse
 
         try:
-            invocation = parse(self.registry, words, " ".join(words))
+            invocation = parse(self.registry_for(words), words, " ".join(words))
         except KfError as err:
             return self._fail(err, None)
         return self.run_invocations([invocation])
+
+    def registry_for(self, words: list[str]) -> Registry:
+        """The commands `words` are parsed against: with the cluster's Functions for the place the command
+        will run in (its own -n/--context, else the session's), looked up only if it needs them."""
+        catalog = getattr(self.session, "catalog", None)
+        if catalog is None:
+            return self.registry
+        context, namespace = place_given(words)
+        return catalog.registry_for(words, context, namespace)
 
     def run_invocations(self, invocations: Iterable[Invocation], *, keep_going: bool = False,
                         where: str | None = None) -> int:
@@ -113,3 +123,26 @@ class Runner:
                 if not keep_going:
                     break
         return first_failure
+
+
+_PLACE_FLAGS = {"-n": "namespace", "--namespace": "namespace", "--context": "context"}
+
+
+def place_given(words: list[str]) -> tuple[str | None, str | None]:
+    """(context, namespace) a command's own `--context`/`-n` name, before it is parsed (None: not given)."""
+    given: dict[str, str] = {}
+    i = 1
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            break
+        flag, eq, value = word.partition("=") if word.startswith("--") else (word[:2], "", word[2:])
+        if flag not in _PLACE_FLAGS:
+            continue
+        if eq or (flag == "-n" and value):
+            given[_PLACE_FLAGS[flag]] = value
+        elif i < len(words):
+            given[_PLACE_FLAGS[flag]] = words[i]
+            i += 1
+    return given.get("context"), given.get("namespace")

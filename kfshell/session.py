@@ -34,6 +34,7 @@ class SessionOptions:
     output: str = "table"
     verbose: bool = False
     assume_yes: bool = False
+    dispatch: str = "auto"  # where function commands run: auto, local or kubeless (kfshell.dispatch.where)
 
 
 class Session:
@@ -47,10 +48,15 @@ class Session:
         self.output = options.output
         self.verbose = options.verbose
         self.assume_yes = options.assume_yes
+        self.dispatch = options.dispatch
         self.pinned = bool(options.context or options.namespace)
         self.store = store if store is not None else StateStore(env.state_dir)
         self.refresher: Any = None  # the completion refresher, at the kf> prompt only
-        self.registry: Any = None  # the Registry of this session (help, completion), set by the CLI
+        self.registry: Any = None  # the local Registry (client, built-in, packages, user files), set by the CLI
+        # The commands where the session is (the registry plus the cluster's Functions) and who may run
+        # them (kfshell.catalog.Catalog), set by the CLI; None in tests that build a bare Session.
+        self.catalog: Any = None
+        self._told: set[str] = set()
         self.context: str | None = None
         self.namespace: str = "default"
         # Why the kubeconfig could not be read, kept so the REPL can still start and say so.
@@ -120,6 +126,15 @@ class Session:
                 client = api_client(config, context)
                 self._clients[context] = client
             return client
+
+    def tell_once(self, key: str, line: str) -> None:
+        """Print `kf: note: <line>` on stderr the first time `key` comes up in this session."""
+        with self._lock:
+            if key in self._told:
+                return
+            self._told.add(key)
+        self.env.stderr.write(f"kf: note: {line}\n")
+        self.env.stderr.flush()
 
     def cluster_name(self) -> str | None:
         try:

@@ -10,4 +10,5 @@ CLIENT_COMMANDS = (
     "kfshell.commands.help",
     "kfshell.commands.exit",
     "kfshell.commands.refresh",
+    "kfshell.commands.command",
 )

@@ -23,6 +23,7 @@ KF_COMMAND = {
 WHERE = {
     "client": "in the shell",
     "builtin": "locally, built in",
+    "package": "locally, from an installed package",
     "user": "locally, your own command",
     "namespace": "on the cluster, this namespace's Function",
     "kf-system": "on the cluster, kf-system's Function",
@@ -30,11 +31,26 @@ WHERE = {
 
 
 def run(invocation: Invocation, session: Session) -> Result:
-    registry = session.registry
     words = list(invocation.args.get("command") or [])
+    catalog = getattr(session, "catalog", None)
+    if catalog is None:
+        registry = session.registry
+    else:
+        # Only what the user may run here; a command typed by name is explained even if hidden, with what
+        # it lacks, so `help create` still answers.
+        registry = catalog.visible(invocation.context, invocation.namespace, fetch=True)
+        if words and registry.get(words[0]) is None and catalog.registry().get(words[0]) is not None:
+            return Message(command_help(catalog.registry(), words) + "\n" + _not_allowed(catalog, words[0]))
     if not words:
         return Message(overview(registry))
     return Message(command_help(registry, words))
+
+
+def _not_allowed(catalog: object, name: str) -> str:
+    from kfshell.commands.command_views import _missing
+
+    spec = catalog.registry().get(name)  # type: ignore[attr-defined]
+    return f"You may not run it here: it needs {_missing(catalog.answers(), spec)}."  # type: ignore[attr-defined]
 
 
 def overview(registry: Registry) -> str:

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 KF_COMMAND = {
     "name": "refresh",
-    "help": "reload the names completion offers from the cluster, in the background",
+    "help": "reload the names completion offers, the cluster's commands and your privileges, in the background",
     "arguments": [],
 }
 
 
 def run(invocation: Invocation, session: Session) -> Result:
+    if session.catalog is not None:
+        session.catalog.forget()  # the cluster's Functions and your privileges are asked for again too
     refresher = session.refresher
     if refresher is None:
         return Message("nothing to refresh: completion runs only at the kf> prompt")

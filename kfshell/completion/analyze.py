@@ -65,6 +65,8 @@ COMMAND_OPTIONS = _common_options()
 # Options only the outer `kf` command takes, before its command word (as kfshell.cli parses them).
 OUTER_OPTIONS = COMMAND_OPTIONS + (
     Arg("kubeconfig", "kubeconfig file", "option", ("--kubeconfig",), complete="files"),
+    Arg("dispatch", "where function commands run", "option", ("--dispatch",),
+        choices=("auto", "local", "kubeless")),
     Arg("command", "run a command line and exit", "option", ("-c",)),
     Arg("no-color", "never colour the output", "flag", ("--no-color",)),
     Arg("verbose", "show tracebacks", "flag", ("-v", "--verbose")),

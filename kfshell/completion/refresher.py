@@ -44,6 +44,9 @@ class Refresher:
         arguments.
     contexts() -> items for the `contexts` source (from the kubeconfig; no network).
     commands() -> the registry's commands (CommandSpecs), to offer only those the user may run.
+    command_items(api, context, namespace) -> the `commands` items, when the shell works them out itself
+        (kfshell.catalog: the cluster's Functions and the privileges cache that help and `command list`
+        share); replaces `commands`.
     on_change() is called (from a background thread) after each new snapshot and when `refreshing` flips.
     on_settled(snapshot) is called when a run's first full listing is in (e.g. to write the on-disk cache).
     discover(api) -> KindTable can replace API discovery (tests use it to hide a kind).
@@ -57,6 +60,7 @@ class Refresher:
         where: Callable[[], tuple[str | None, str | None]] | None = None,
         contexts: Callable[[], Iterable[Item]] | None = None,
         commands: Callable[[], Iterable[Any]] | None = None,
+        command_items: Callable[[Any, str | None, str | None], list[Item]] | None = None,
         on_change: Callable[[], None] | None = None,
         on_settled: Callable[[Snapshot], None] | None = None,
         discover: Callable[[Any], KindTable] = discover_kinds,
@@ -67,6 +71,7 @@ class Refresher:
         self._where = where
         self._contexts = contexts
         self._commands = commands
+        self._command_items = command_items
         self._on_change = on_change
         self._on_settled = on_settled
         self._discover = discover
@@ -259,10 +264,13 @@ class _Run:
 
     def _set_fixed_commands(self, api: Any) -> None:
         owner = self.owner
-        if owner._commands is None:
+        if owner._commands is None and owner._command_items is None:
             return
         try:
-            items = permitted_commands(api, list(owner._commands()), self.namespace)
+            if owner._command_items is not None:
+                items = owner._command_items(api, self.context, self.namespace)
+            else:
+                items = permitted_commands(api, list(owner._commands()), self.namespace)
         except Exception as err:  # noqa: BLE001 - no answer: offer every command rather than none
             self.error = _one_line(err)
             return
@@ -344,21 +352,13 @@ class _Run:
 
 
 def permitted_commands(api: Any, commands: list[Any], namespace: str | None) -> list[Item]:
-    """The commands whose `requires` the user meets here, as `commands` items (client ones always)."""
-    from kfshell.cluster import Requirement, can_i_all
+    """The commands the user may run here (kfshell.privileges decides), as `commands` items."""
+    from kfshell.privileges import Answers, all_needs, review
 
-    def concrete(requirement: Any) -> Requirement:
-        where = getattr(requirement, "namespace", None)
-        if where == "$namespace":
-            where = namespace
-        return Requirement(verb=requirement.verb, resource=requirement.resource,
-                           group=getattr(requirement, "group", "") or "", namespace=where)
-
-    wanted = {spec.name: [concrete(r) for r in getattr(spec, "requires", ()) or ()] for spec in commands}
-    answers = can_i_all(api, [r for needs in wanted.values() for r in needs])
+    answers = Answers(None, namespace, review(api, all_needs(commands, namespace)))
     items = []
     for spec in commands:
-        if all(answers.get(r, False) for r in wanted[spec.name]):
+        if answers.may_run(spec):
             help_text = (getattr(spec, "help", "") or "").strip().splitlines()
             items.append(Item(spec.name, help_text[0] if help_text else ""))
     return items

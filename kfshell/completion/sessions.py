@@ -75,11 +75,13 @@ def session_refresher(session: Any, registry: Any, invalidate: Callable[[], None
         if invalidate is not None:
             invalidate()
 
+    catalog = getattr(session, "catalog", None)
     refresher = Refresher(
         connect,
         where=lambda: (session.context, session.namespace),
         contexts=lambda: context_items(session.kubeconfig()),
         commands=commands,
+        command_items=catalog.command_items if catalog is not None else None,
         on_change=on_change,
         on_settled=lambda snapshot: writer.settled(snapshot),
     )

@@ -23,19 +23,78 @@ def run(invocation: Invocation, session: Session) -> Result:
     if spec.runs == "client":
         module = importlib.import_module(spec.origin)
         return module.run(invocation, session)
+    context = invocation.context or session.context
+    namespace = invocation.namespace or session.namespace
+    catalog = getattr(session, "catalog", None)
+    if catalog is not None:
+        unreachable = catalog.unreachable(context, namespace)
+        if unreachable is not None:
+            raise unreachable  # looking up the command already failed: do not wait for the cluster again
+        check_allowed(invocation, catalog, context, namespace)
     question = invocation.command.confirm_for(spec)
     if question:
-        _consent(question, invocation, session)
+        consent(question, invocation, session)
     data = request_data(invocation, session)
-    if spec.runs == "kubeless":
-        from kfshell.dispatch import kubeless
+    if spec.name == "whoami" and catalog is not None:
+        count = _command_count(catalog, context, namespace)
+        if count is not None:
+            data["commands"] = count
+    from kfshell.dispatch.where import choose
 
-        raw = kubeless.call(spec, data, session)
+    mode = getattr(session, "dispatch", "auto")
+    target = choose(spec, mode, session, context, namespace)
+    if target.kind == "kubeless":
+        raw = _call_cluster(spec, target, data, session, context, mode)
     else:
         from kfshell.dispatch import local
 
-        raw = local.call(spec, data, session)
+        raw = local.call(spec, data, session, function=target.ref)
     return from_dict(raw, function=f"function {spec.name}")
+
+
+def check_allowed(invocation: Invocation, catalog: Any, context: str | None, namespace: str | None) -> None:
+    """Refuse a command whose `requires` the user lacks here, naming the missing permission (exit 1)."""
+    from kfshell.privileges import describe
+
+    spec = invocation.spec
+    sub = invocation.command if invocation.command is not spec else None
+    missing = catalog.missing(spec, sub, context, namespace)
+    if missing:
+        needed = "; ".join(describe(m) for m in missing)
+        raise CommandFailed(f"you may not run {invocation.title}: it needs {needed}",
+                            hint="ask an admin for that permission; `command list --all` shows what you may not run",
+                            reason="Forbidden")
+
+
+def _call_cluster(spec: Any, target: Any, data: dict[str, Any], session: Session, context: str | None,
+                  mode: str) -> Any:
+    """Call the Function; in auto mode a call the proxy refuses or cannot deliver runs locally instead."""
+    from kfshell.dispatch import kubeless
+
+    ref = target.ref
+    try:
+        return kubeless.call_function(session.api(context), ref.namespace, ref.name, data,
+                                      float(spec.timeout or kubeless.DEFAULT_TIMEOUT))
+    except kubeless.NoBearerToken:
+        if mode == "kubeless":
+            raise
+    except CommandFailed as err:
+        if mode == "kubeless" or err.reason not in ("Forbidden", "Unavailable", "NotFound"):
+            raise
+        if session.verbose:
+            session.env.stderr.write(f"kf: note: {spec.name} runs locally: {err.message}\n")
+    from kfshell.dispatch import local
+
+    return local.call(spec, data, session, function=ref)
+
+
+def _command_count(catalog: Any, context: str | None, namespace: str | None) -> dict[str, int] | None:
+    """`{"runnable", "total"}` for whoami, from the privileges help and completion use."""
+    answers = catalog.answers(context, namespace)
+    if answers is None:
+        return None
+    runnable, total = answers.leaves(catalog.registry(context, namespace).commands())
+    return {"runnable": runnable, "total": total}
 
 
 def request_data(invocation: Invocation, session: Session) -> dict[str, Any]:
@@ -49,7 +108,7 @@ def request_data(invocation: Invocation, session: Session) -> dict[str, Any]:
     }
 
 
-def _consent(question: str, invocation: Invocation, session: Session) -> None:
+def consent(question: str, invocation: Invocation, session: Session) -> None:
     """Ask before a destructive command; --yes (global or the command's own) answers for scripts."""
     if invocation.args.get("yes") or session.assume_yes:
         return

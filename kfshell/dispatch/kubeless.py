@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 SUBCOMMAND_LABEL = "kf.kubeflow.org/subcommand"
 SPEC_ANNOTATION = "kf.kubeflow.org/spec"
+VERSION_ANNOTATION = "kf.kubeflow.org/version"
 KF_SYSTEM = "kf-system"
 EVENT_NAMESPACE = "cli.kf.kubeflow.org"
 KUBELESS_PORT_NAME = "http-function-port"  # the port name Kubeless gives every function's Service
@@ -58,10 +59,32 @@ class FunctionRef:
     runtime: str | None = None
     timeout: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None  # spec.function: the module's code
+    deps: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def origin(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def version(self) -> str | None:
+        return self.annotations.get(VERSION_ANNOTATION)
+
+    @property
+    def source_matches(self) -> bool:
+        """Whether spec.function still has the sha256 recorded in spec.checksum (False: changed since, or
+        no checksum to compare with)."""
+        if self.source is None or not self.checksum:
+            return False
+        return self.checksum == source_checksum(self.source)
+
+
+def source_checksum(source: str) -> str:
+    """`sha256:<hex>` of a function's source, as Kubeless records it in spec.checksum."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
 def find_function(api: ApiClient, namespaces: Iterable[str | None], subcommand: str) -> FunctionRef | None:
@@ -264,6 +287,8 @@ def _function_ref(item: Mapping[str, Any]) -> FunctionRef:
         name=meta.get("name", ""), namespace=meta.get("namespace", ""),
         subcommand=labels.get(SUBCOMMAND_LABEL, ""), spec=kf_spec, checksum=spec.get("checksum"),
         handler=spec.get("handler"), runtime=spec.get("runtime"), timeout=timeout, labels=labels,
+        source=spec.get("function") if isinstance(spec.get("function"), str) else None,
+        deps=str(spec.get("deps") or ""), annotations=dict(meta.get("annotations") or {}),
     )
 
 

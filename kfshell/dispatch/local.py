@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from kfshell.errors import CommandFailed, Interrupted, KfError
 
 if TYPE_CHECKING:
+    from kfshell.dispatch.kubeless import FunctionRef
     from kfshell.registry import CommandSpec
     from kfshell.session import Session
 
@@ -40,13 +41,18 @@ class Abandoned(BaseException):
     in function code must not swallow it)."""
 
 
-def call(spec: CommandSpec, data: Mapping[str, Any], session: Session) -> dict[str, Any] | Any:
-    """Run the function behind `spec` with request `data`; its raw return value (checked by the caller)."""
+def call(spec: CommandSpec, data: Mapping[str, Any], session: Session, *,
+         function: FunctionRef | None = None) -> dict[str, Any] | Any:
+    """Run the function behind `spec` with request `data`; its raw return value (checked by the caller).
+
+    `function`: the cluster Function whose source (spec.function) to run, for a namespace's or kf-system's
+    command run here.
+    """
     context_name = data.get("context") or session.context
     # Built here, on the calling thread: a bad kubeconfig or context is reported as such, before the handler.
     client = session.api(context_name)
     event = build_event(data, kubeconfig=session.kubeconfig_env(), context=context_name, client=client)
-    handler = load_handler(spec)
+    handler = load_function_source(spec, function) if function is not None else load_handler(spec)
     context = {"function-name": spec.name, "timeout": spec.timeout, "runtime": RUNTIME, "memory-limit": None}
     value = run_with_timeout(lambda: handler(event, context), spec.timeout, name=spec.name)
     if isinstance(value, str):  # Kubeless sends a returned string as the body: a message
@@ -85,11 +91,14 @@ def _request(headers: Mapping[str, str], payload: Any) -> Any:
 
 
 def load_handler(spec: CommandSpec) -> Callable[[Any, Any], Any]:
-    """The `handler` of the module behind `spec`: a built-in by module name, a user's file by path."""
+    """The `handler` of the module behind `spec`: a built-in or a package's by module name, a user's file by
+    path."""
     path = Path(spec.origin)
     try:
         if spec.source == "builtin":
             module = importlib.import_module(f"functions.{path.stem}")
+        elif spec.source == "package":
+            module = importlib.import_module(spec.origin)
         else:
             module = _load_file(path, f"kf_commands_{spec.source}_{path.stem}".replace("-", "_"))
     except KfError:
@@ -100,6 +109,26 @@ def load_handler(spec: CommandSpec) -> Callable[[Any, Any], Any]:
     handler = getattr(module, "handler", None)
     if not callable(handler):
         raise CommandFailed(f"function {spec.name} ({spec.origin}) has no handler(event, context)",
+                            reason="FunctionError")
+    return handler
+
+
+def load_function_source(spec: CommandSpec, function: FunctionRef) -> Callable[[Any, Any], Any]:
+    """The handler of a cluster Function's source, compiled here (its deps must be installed locally)."""
+    module_name, _, attribute = (function.handler or "handler.handler").rpartition(".")
+    module_name = module_name or "handler"
+    try:
+        code = compile(function.source or "", f"<Function {function.origin}>", "exec")
+        module_spec = importlib.util.spec_from_loader(f"kf_function_{module_name}", loader=None)
+        module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+        exec(code, module.__dict__)  # noqa: S102 - the Function's checksum was verified by dispatch.where
+    except Exception as exc:
+        raise CommandFailed(f"cannot load function {spec.name} from Function {function.origin}: "
+                            f"{type(exc).__name__}: {exc}", hint="fix its source with `command upgrade`",
+                            reason="FunctionError") from exc
+    handler = getattr(module, attribute or "handler", None)
+    if not callable(handler):
+        raise CommandFailed(f"function {spec.name} (Function {function.origin}) has no {attribute}(event, context)",
                             reason="FunctionError")
     return handler
 

@@ -1,0 +1,112 @@
+"""Where a function command runs: `--dispatch auto|local|kubeless`.
+
+- `local`: always in the embedded runtime; a command that comes from a cluster Function runs the Function's
+  own source (spec.function) there.
+- `kubeless`: always through the cluster's Function; a command with no Function, a Function that is not
+  ready, or a caller without a bearer token is a clear error (exit 1).
+- `auto` (the default): the cluster's Function when one provides the command (precedence decides, see
+  kfshell.catalog), it is ready (its Service has a ready endpoint) and the caller has a bearer token;
+  otherwise locally. A caller who authenticates with a client certificate is told so once per session.
+
+Either way a Function whose source no longer matches its recorded checksum is refused: somebody changed
+spec.function without `command upgrade`, and kf will not run code nobody vouched for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kfshell.errors import CommandFailed
+
+if TYPE_CHECKING:
+    from kfshell.dispatch.kubeless import FunctionRef
+    from kfshell.registry import CommandSpec
+
+MODES = ("auto", "local", "kubeless")
+CLUSTER_SOURCES = ("namespace", "kf-system")
+NO_TOKEN_NOTE = ("your credentials are a client certificate, not a bearer token, so cluster functions cannot act "
+                 "as you: commands run locally")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Run `local`ly (`ref`: the Function whose source to run, or None for a local module) or on `kubeless`."""
+
+    kind: str
+    ref: FunctionRef | None = None
+
+
+def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, namespace: str | None) -> Target:
+    """Where `spec` runs for this invocation; raises CommandFailed when `mode` cannot be honoured."""
+    if spec.source not in CLUSTER_SOURCES:
+        if mode == "kubeless":
+            raise not_deployed(spec, namespace)
+        return Target("local")
+    ref = function_of(spec, session, context, namespace)
+    check_source(spec, ref)
+    if mode == "local":
+        return Target("local", ref)
+    from kfshell import cluster
+    from kfshell.dispatch import kubeless
+
+    api = session.api(context)
+    if not cluster.bearer_token(api):
+        if mode == "kubeless":
+            raise CommandFailed(f"cannot run {spec.name} on the cluster: {NO_TOKEN_NOTE.split(':')[0]}",
+                                hint="use a context with a token, or --dispatch local", reason="NoBearerToken")
+        session.tell_once("no-token", NO_TOKEN_NOTE)
+        return Target("local", ref)
+    try:
+        ready = kubeless.is_ready(api, ref.namespace, ref.name)
+    except CommandFailed:
+        ready = False
+    if not ready:
+        if mode == "kubeless":
+            raise CommandFailed(f"function {ref.origin} is not ready: its Service has no ready endpoint",
+                                hint="its pod is not running; --dispatch local runs the command here",
+                                reason="Unavailable")
+        return Target("local", ref)
+    return Target("kubeless", ref)
+
+
+def function_of(spec: CommandSpec, session: Any, context: str | None, namespace: str | None) -> FunctionRef:
+    """The Function behind a cluster spec (origin NS/NAME), from the session's catalog."""
+    catalog = getattr(session, "catalog", None)
+    found = None
+    if catalog is not None:
+        deployed = catalog.deployed(context, namespace, stale=True)
+        found = deployed.ref(spec.origin) if deployed is not None else None
+    if found is None:
+        raise CommandFailed(f"{spec.name}: its Function {spec.origin} is no longer known",
+                            hint="run `refresh` and try again", reason="NotFound")
+    return found
+
+
+def check_source(spec: CommandSpec, ref: FunctionRef) -> None:
+    """Refuse a Function whose source was changed after its checksum was recorded."""
+    if ref.source_matches:
+        return
+    if ref.source is None:
+        problem = "it has no source (spec.function)"
+    elif not ref.checksum:
+        problem = "it records no checksum (spec.checksum) to check its source against"
+    else:
+        problem = f"its source no longer matches its checksum {ref.checksum[:19]}…: it was changed after it was added"
+    scope = "cluster" if spec.source == "kf-system" else "namespace"
+    raise CommandFailed(f"refusing to run {spec.name} from Function {ref.origin}: {problem}",
+                        hint=f"re-add it with `command upgrade {spec.name} FILE --scope {scope}`, "
+                             "or ask whoever manages it", reason="Tampered")
+
+
+def not_deployed(spec: CommandSpec, namespace: str | None) -> CommandFailed:
+    if spec.source == "client":
+        return CommandFailed(f"{spec.name} is a shell command: it always runs in the shell", reason="Invalid")
+    where = f"{namespace} or kf-system" if namespace else "kf-system"
+    whose = {"user": "your own command (user scope)", "package": "an installed package's command"}.get(
+        spec.source)
+    if whose:
+        message = f"{spec.name} is {whose} and runs only locally"
+    else:
+        message = f"{spec.name} is not deployed as a Function in {where}"
+    return CommandFailed(message, hint="--dispatch auto runs it wherever it can", reason="NotDeployed")
