@@ -1,9 +1,9 @@
 """A small Kubernetes REST client: JSON over HTTP/1.1 (and TLS), with pooled connections, from the stdlib.
 
 Why not the `kubernetes` package: importing it costs ~0.45 s, several times a whole `kubectl get`, and kf
-only ever exchanges JSON (no generated models). `http.client` and `ssl` do the work; `kfshell.cluster`
-builds clients from the kubeconfig. Nothing heavy is imported at module level, so `cluster` can import this
-on the prompt's startup path.
+only ever exchanges JSON (no generated models). `http.client` and `ssl` do the work (`kfshell.transport`);
+`kfshell.cluster` builds clients from the kubeconfig. Nothing heavy is imported at module level, so `cluster`
+can import this on the prompt's startup path.
 
 Fail fast, as kubectl does in practice: connecting (TCP and the TLS handshake) gives up after the connect
 timeout and nothing is retried, except a request on a reused keep-alive connection that the server had
@@ -17,17 +17,28 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from kfshell.transport import (
+    ConnectionPool,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    Response,
+    TransportError,
+    connect,
+    tls_context,
+)
+
 if TYPE_CHECKING:
-    import http.client
     import ssl
+
+__all__ = [
+    "DEFAULT_POOL_SIZE", "ApiError", "ConnectTimeoutError", "ImpersonationUnsupported", "ReadTimeoutError",
+    "Response", "RestClient", "TransportError", "error_class", "tls_context",
+]
 
 # seconds: a float is the read timeout; a pair is (connect, read), as the kubernetes client's _request_timeout
 Timeout = float | tuple[float, float] | None
@@ -63,32 +74,6 @@ class ApiError(Exception):
         return f"({self.status}) {self.reason}" + (f": {message}" if message else "")
 
 
-class TransportError(Exception):
-    """No answer from the API server. `phase` is where it failed: connect, tls or read.
-
-    The original error is the exception's `__context__` (for -v tracebacks); `kfshell.cluster.translate`
-    turns this into the one line a person reads.
-    """
-
-    def __init__(self, message: str, *, host: str, port: int, phase: str) -> None:
-        super().__init__(message)
-        self.host = host
-        self.port = port
-        self.phase = phase
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-class ConnectTimeoutError(TransportError):
-    """Connecting (TCP or the TLS handshake) took longer than the connect timeout."""
-
-
-class ReadTimeoutError(TransportError):
-    """Connected, but the answer did not come within the read timeout."""
-
-
 class ImpersonationUnsupported(Exception):
     """A call path that cannot carry impersonation headers (websockets: exec, attach, port-forward)."""
 
@@ -113,215 +98,6 @@ def _with_kubernetes_base(base: type[Exception]) -> type[ApiError]:
     return type("ApiError", (ApiError, base), {"__module__": __name__})
 
 
-def tls_context(*, ca_file: str | None = None, ca_data: str | None = None, insecure: bool = False,
-                cert_file: str | None = None, key_file: str | None = None, cert_pem: bytes | None = None,
-                key_pem: bytes | None = None) -> ssl.SSLContext:
-    """A client TLS context: trust `ca_*` only (else certifi's or the system's roots), with a client certificate.
-
-    `cert_pem`/`key_pem` (from `client-certificate-data` / `client-key-data`) are loaded without ever resting
-    on disk where memfd exists, else through a 0600 temporary file removed at once. Raises OSError or
-    ssl.SSLError for files that are missing or not certificates.
-    """
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif ca_file or ca_data:
-        context.load_verify_locations(cafile=ca_file or None, cadata=ca_data or None)
-    else:
-        _load_default_roots(context)
-    if cert_pem is not None or key_pem is not None:
-        with _private_file((cert_pem or b"") + b"\n" + (key_pem or b"")) as path:
-            context.load_cert_chain(cert_file or path, key_file or path)
-    elif cert_file:
-        context.load_cert_chain(cert_file, key_file or None)
-    return context
-
-
-def _load_default_roots(context: ssl.SSLContext) -> None:
-    try:
-        import certifi  # what the kubernetes client trusted: keep trusting the same roots
-    except ImportError:
-        context.load_default_certs()
-    else:
-        context.load_verify_locations(cafile=certifi.where())
-
-
-@contextmanager
-def _private_file(data: bytes) -> Iterator[str]:
-    """The path of a file holding `data`, readable only by us, gone when the block ends."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create("kf-client-cert", os.MFD_CLOEXEC)  # in memory only: the key never touches a disk
-        try:
-            os.write(fd, data)
-            yield f"/proc/self/fd/{fd}"
-        finally:
-            os.close(fd)
-        return
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="kf-client-cert-", dir=os.environ.get("XDG_RUNTIME_DIR") or None)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        yield path
-    finally:
-        os.unlink(path)
-
-
-class Response:
-    """An answer: `status`, `reason`, `headers`; `read()` the whole body, or `stream()` it in chunks.
-
-    Reading to the end hands the connection back to the pool; `close()` (or `shutdown()` from another
-    thread, to stop a blocked reader) drops it.
-    """
-
-    def __init__(self, raw: http.client.HTTPResponse, connection: http.client.HTTPConnection,
-                 done: Callable[[http.client.HTTPConnection, bool], None]) -> None:
-        self._raw = raw
-        self._connection = connection
-        self._done: Callable[[http.client.HTTPConnection, bool], None] | None = done
-        self._data: bytes | None = None
-        self._shut = False
-        self.status = raw.status
-        self.reason = raw.reason
-        self.headers = {name.lower(): value for name, value in raw.getheaders()}
-
-    @property
-    def data(self) -> bytes:
-        return self.read()
-
-    def read(self) -> bytes:
-        if self._data is None:
-            try:
-                with self._reading():
-                    self._data = self._raw.read()
-            except BaseException:
-                self._release(reuse=False)
-                raise
-            self._release(reuse=not self._raw.will_close)
-        return self._data
-
-    def stream(self, chunk_size: int = 65536) -> Iterator[bytes]:
-        """The body as it arrives (a watch's events); the connection is dropped afterwards.
-
-        Ends quietly once `shutdown()` was called; other failures raise TransportError.
-        """
-        try:
-            while True:
-                try:
-                    with self._reading():
-                        chunk = self._raw.read1(chunk_size)
-                except TransportError:
-                    if self._shut:
-                        return
-                    raise
-                if not chunk:
-                    return
-                yield chunk
-        finally:
-            self._release(reuse=False)
-
-    def shutdown(self) -> None:
-        """Stop a read blocked in another thread (the socket is shut down under it)."""
-        import socket
-
-        self._shut = True
-        sock = self._connection.sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed: nothing is blocked on it
-
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Failures while reading the body, as TransportErrors naming the server."""
-        import http.client
-
-        host, port = self._connection.host, self._connection.port
-        try:
-            yield
-        except TimeoutError:
-            raise ReadTimeoutError("read timed out", host=host, port=port, phase="read") from None
-        except (OSError, http.client.HTTPException) as err:
-            raise TransportError(f"{type(err).__name__}: {err}", host=host, port=port, phase="read") from err
-
-    def close(self) -> None:
-        self._release(reuse=False)
-
-    release_conn = close
-
-    def getheaders(self) -> dict[str, str]:
-        return dict(self.headers)
-
-    def getheader(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name.lower(), default)
-
-    @property
-    def response(self) -> Response:
-        """Itself: the shape of the kubernetes client's RESTResponse, whose `.response` is the raw answer."""
-        return self
-
-    def _release(self, reuse: bool) -> None:
-        done, self._done = self._done, None
-        if done is not None:
-            done(self._connection, reuse)
-
-
-class _Pool:
-    """Idle keep-alive connections, shared by the threads using one client (and its impersonating copies)."""
-
-    def __init__(self, size: int) -> None:
-        self._lock = threading.Lock()
-        self._idle: list[http.client.HTTPConnection] = []
-        self.connection_pool_kw: dict[str, Any] = {"maxsize": size}  # the name urllib3 gives this setting
-
-    def take(self) -> http.client.HTTPConnection | None:
-        """An idle connection the server has not closed meanwhile, or None."""
-        while True:
-            with self._lock:
-                if not self._idle:
-                    return None
-                connection = self._idle.pop()
-            if not _dropped(connection):
-                return connection
-            connection.close()
-
-    def give(self, connection: http.client.HTTPConnection, reuse: bool) -> None:
-        if reuse and connection.sock is not None:
-            with self._lock:
-                if len(self._idle) < int(self.connection_pool_kw.get("maxsize") or 1):
-                    self._idle.append(connection)
-                    return
-        connection.close()
-
-    def clear(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
-
-
-def _dropped(connection: http.client.HTTPConnection) -> bool:
-    """Whether an idle connection was closed by the server (it would be readable: EOF, or stray bytes)."""
-    import select
-
-    sock = connection.sock
-    if sock is None:
-        return True
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
-
-
 class RestClient:
     """Calls one API server with one set of credentials; thread-safe; connections are pooled and reused.
 
@@ -334,7 +110,7 @@ class RestClient:
                  tls_server_name: str | None = None, token: str | Callable[[], str | None] | None = None,
                  authorization: str | None = None, proxy: str | None = None, connect_timeout: float = 3.0,
                  read_timeout: float = 30.0, pool_size: int = DEFAULT_POOL_SIZE,
-                 impersonate: tuple[str, Sequence[str]] | None = None, _pool: _Pool | None = None) -> None:
+                 impersonate: tuple[str, Sequence[str]] | None = None, _pool: ConnectionPool | None = None) -> None:
         parts = urlsplit(server)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"the server address {server!r} is not an http(s) URL")
@@ -353,7 +129,7 @@ class RestClient:
             raise ValueError(f"proxy {proxy!r} is not supported (only http:// proxies)")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._pool = _pool or _Pool(pool_size)
+        self._pool = _pool or ConnectionPool(pool_size)
         self.impersonated_user = impersonate[0] if impersonate else None
         self.impersonated_groups = tuple(impersonate[1]) if impersonate else ()
         self.default_headers: dict[str, str] = {}  # sent with every call (per-call headers win)
@@ -422,7 +198,8 @@ class RestClient:
             connection = self._pool.take()
             reused = connection is not None
             if connection is None:
-                connection = self._connect(connect_timeout)
+                connection = connect(self.host, self.port, timeout=connect_timeout, ssl_context=self._ssl,
+                                     server_hostname=self._tls_server_name, proxy=self._proxy)
             try:
                 connection.sock.settimeout(read_timeout)
                 connection.putrequest(method, target, skip_accept_encoding=True)
@@ -480,7 +257,7 @@ class RestClient:
                              "kfshell.cluster.kubernetes_client()")
 
     @property
-    def pool_manager(self) -> _Pool:
+    def pool_manager(self) -> ConnectionPool:
         """The pool; `pool_manager.connection_pool_kw["maxsize"]` is its size, as with urllib3."""
         return self._pool
 
@@ -516,40 +293,6 @@ class RestClient:
             lines.append(("Impersonate-User", self.impersonated_user))
             lines.extend(("Impersonate-Group", group) for group in self.impersonated_groups)
         return lines
-
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        """A new connection: TCP (through the proxy when there is one), then TLS, within `timeout`."""
-        import http.client
-        import ssl
-
-        if self._proxy is not None:
-            connection = http.client.HTTPConnection(self._proxy.hostname, self._proxy.port or 80, timeout=timeout)
-            connection.set_tunnel(self.host, self.port)
-        else:
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            connection.connect()
-        except TimeoutError:
-            connection.close()
-            raise ConnectTimeoutError(f"no connection within {timeout:g} s", host=self.host, port=self.port,
-                                      phase="connect") from None
-        except OSError as err:
-            connection.close()
-            raise TransportError(f"{type(err).__name__}: {err}", host=self.host, port=self.port,
-                                 phase="connect") from err
-        if self._ssl is None:
-            return connection
-        try:
-            connection.sock = self._ssl.wrap_socket(connection.sock, server_hostname=self._tls_server_name or self.host)
-        except TimeoutError:
-            connection.close()
-            raise ConnectTimeoutError(f"no TLS handshake within {timeout:g} s", host=self.host, port=self.port,
-                                      phase="tls") from None
-        except (ssl.SSLError, OSError) as err:
-            connection.close()
-            raise TransportError(f"{type(err).__name__}: {err}", host=self.host, port=self.port, phase="tls") from err
-        return connection
-
 
 def _query_string(query: Query) -> str:
     if not query:

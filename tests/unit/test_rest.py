@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kfshell import cluster, rest
+from kfshell import clients, cluster, rest
 from kfshell.errors import CommandFailed, Unreachable, UsageError
 
 
@@ -212,7 +212,7 @@ def test_the_kubernetes_call_shape_still_works_for_old_callers(server):
 def test_token_files_are_read_again_after_a_while(tmp_path):
     path = tmp_path / "token"
     path.write_text("first\n")
-    current = cluster._file_token(str(path), max_age=0)
+    current = clients.file_token(str(path), max_age=0)
     assert current() == "first"
     path.write_text("rotated")
     assert current() == "rotated"
