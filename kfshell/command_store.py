@@ -67,10 +67,11 @@ class Stored:
     name: str
     where: str  # the file path, or NAMESPACE/FUNCTION
     version: int = 0
-    checksum: str | None = None
+    checksum: str | None = None  # as recorded when it was added
     added_requires: tuple[dict[str, Any], ...] = ()
     deps: str = ""
     raw: dict[str, Any] = field(default_factory=dict)  # the Function object, for a cluster scope
+    current: str | None = None  # the checksum of the code stored now (differs when someone changed it)
 
 
 def checksum_of(code: str) -> str:
@@ -157,9 +158,10 @@ def user_find(env: Any, name: str) -> Stored | None:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         meta = {}
+    current = checksum_of(path.read_text(encoding="utf-8"))
     return Stored(scope="user", name=name, where=str(path), version=_int(meta.get("version")),
-                  checksum=meta.get("checksum") or checksum_of(path.read_text(encoding="utf-8")),
-                  added_requires=tuple(meta.get("requires") or ()), raw=meta)
+                  checksum=meta.get("checksum") or current, added_requires=tuple(meta.get("requires") or ()),
+                  raw=meta, current=current)
 
 
 def user_write(env: Any, source: Source, version: int) -> Path:
@@ -266,7 +268,9 @@ def function_find(api: Any, namespace: str, name: str) -> Stored | None:
     return Stored(scope="cluster" if namespace == KF_SYSTEM else "namespace", name=name,
                   where=f"{namespace}/{meta.get('name')}", version=_int(annotations.get(VERSION_ANNOTATION)),
                   checksum=(item.get("spec") or {}).get("checksum"), added_requires=added,
-                  deps=str((item.get("spec") or {}).get("deps") or ""), raw=item)
+                  deps=str((item.get("spec") or {}).get("deps") or ""), raw=item,
+                  current=checksum_of(code) if isinstance(code := (item.get("spec") or {}).get("function"), str)
+                  else None)
 
 
 def function_write(api: Any, namespace: str, source: Source, version: int,

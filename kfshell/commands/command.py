@@ -87,7 +87,7 @@ def install(invocation: Invocation, session: Session, mode: str) -> Result:
         existing = _find_one(session, name, args.get("scope"), invocation)
         source = store.read_source(name, Path(args["file"]), added=existing.added_requires, deps=existing.deps,
                                    sha256=args.get("sha256"))
-        if source.checksum == existing.checksum:
+        if source.checksum == existing.checksum == existing.current:
             return Message(f"{name} already has this source ({_version(existing.version)}); nothing changed")
         return _write(session, invocation, existing.scope, source, existing.version + 1, existing)
     scope = args.get("scope") or "user"
@@ -194,6 +194,10 @@ def _scopes_with(session: Session, name: str, invocation: Invocation) -> list[st
         return [*scopes, "namespace", "cluster"]
     deployed = catalog.fetch_deployed(invocation.context, invocation.namespace)
     if deployed.error is not None:
+        from kfshell import command_store as store
+
+        if store.user_find(session.env, name) is not None:
+            return scopes  # the cluster cannot be asked, but there is one here to work on
         raise deployed.error
     for ref in deployed.refs:
         if ref.subcommand == name:

@@ -28,8 +28,10 @@ def run(invocation: Invocation, session: Session) -> Result:
     catalog = getattr(session, "catalog", None)
     if catalog is not None:
         unreachable = catalog.unreachable(context, namespace)
-        if unreachable is not None:
-            raise unreachable  # looking up the command already failed: do not wait for the cluster again
+        if unreachable is not None and spec.source == "builtin":
+            # Looking the command up already failed, and every built-in needs the cluster: do not make the
+            # user wait for a connect timeout twice. Other commands may work without it, so they run.
+            raise unreachable
         check_allowed(invocation, catalog, context, namespace)
     question = invocation.command.confirm_for(spec)
     if question:
