@@ -296,3 +296,15 @@ def test_commands_never_import_kubernetes(server, tmp_path):
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_exec_plugins_run_through_kubernetes_and_kf_makes_the_calls(server, tmp_path):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("import json\nprint(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+                      "'kind': 'ExecCredential', 'status': {'token': 'from-plugin'}}))\n")
+    user = (f"{{exec: {{apiVersion: client.authentication.k8s.io/v1, command: {sys.executable}, "
+            f"args: ['{plugin}'], interactiveMode: Never}}}}")
+    api = cluster.api_client(kubeconfig_file(tmp_path, user, url(server)))
+    assert isinstance(api, rest.RestClient) and cluster.bearer_token(api) == "from-plugin"
+    cluster.request_json(api, "GET", "/api")
+    assert header(server.seen[0], "Authorization") == ["Bearer from-plugin"]
