@@ -103,9 +103,8 @@ def find_function(api: ApiClient, namespaces: Iterable[str | None], subcommand: 
 
 def list_functions(api: ApiClient, namespace: str, subcommand: str | None = None) -> list[FunctionRef]:
     """The kf subcommand Functions in `namespace` (all of them, or those for `subcommand`)."""
-    from kubernetes.client.exceptions import ApiException
-
     from kfshell import cluster
+    from kfshell.cluster import ApiError as ApiException
 
     selector = f"{SUBCOMMAND_LABEL}={subcommand}" if subcommand else SUBCOMMAND_LABEL
     try:
@@ -124,9 +123,8 @@ def is_ready(api: ApiClient, namespace: str, name: str) -> bool:
     Reads EndpointSlices, else the older Endpoints; a caller allowed to read neither gets True:
     the call itself will then say what is wrong.
     """
-    from kubernetes.client.exceptions import ApiException
-
     from kfshell import cluster
+    from kfshell.cluster import ApiError as ApiException
 
     try:
         slices = cluster.request_json(api, "GET", f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
@@ -152,9 +150,8 @@ def is_ready(api: ApiClient, namespace: str, name: str) -> bool:
 
 def service_port(api: ApiClient, namespace: str, name: str) -> str:
     """The port to proxy to, as `kubeless function call` picks it: the first port's name, else its number."""
-    from kubernetes.client.exceptions import ApiException
-
     from kfshell import cluster
+    from kfshell.cluster import ApiError as ApiException
 
     try:
         service = cluster.request_json(api, "GET", f"/api/v1/namespaces/{namespace}/services/{name}")
