@@ -68,6 +68,7 @@ def main() -> None:
             remote = lambda: _ok(kubeless.call_function(alice, namespace, "kf-status", data, port=port))  # noqa: E731
             results = _interleaved({"local": local, "kubeless": remote, "kubeless+svc": remote_full,
                                     "kubectl": lambda: run_command(kubectl)}, RUNS)
+            lookups = _lookup_costs(kubeconfig, namespace, kubectl)
     finally:
         core.delete_namespace(namespace)
 
@@ -78,6 +79,51 @@ def main() -> None:
     print(f"  kubectl        {results['kubectl'].ms()}")
     overhead = results["kubeless"].median - results["local"].median
     print(f"  dispatch overhead of Kubeless over local: {overhead * 1000:.1f} ms per call (median)")
+    print("what kf adds to a one-shot command to choose where it runs (alice, kfshell's REST client):")
+    print(f"  Function lookup       {lookups['lookup'].ms()}   (two list calls in parallel: the namespace, kf-system)")
+    print(f"  privileges, SSARs     {lookups['ssar'].ms()}   (each built-in requirement, one review each, in parallel)")
+    print(f"  privileges, SSRR      {lookups['ssrr'].ms()}   (one rules review for the namespace; not used)")
+    print(f"  one command's SSARs   {lookups['ssar-one'].ms()}   (what `kf status list` checks before it runs)")
+    print("one-shot `kf status list` for alice, end to end (a new process each), beside kubectl:")
+    print(f"  kf --dispatch local   {lookups['kf-local'].ms()}")
+    print(f"  kf --dispatch auto    {lookups['kf-auto'].ms()}   (finds the namespace's Function, calls it)")
+    print(f"  kubectl get deploy    {lookups['kubectl'].ms()}")
+
+
+def _lookup_costs(kubeconfig: str, namespace: str, kubectl: list[str]) -> dict[str, Summary]:
+    """The calls kf makes to decide where a command runs, and the whole one-shot command, interleaved."""
+    import sys
+
+    from kfshell import cluster
+    from kfshell.catalog import find_deployed
+    from kfshell.kubeconfig import load_kubeconfig
+    from kfshell.privileges import all_needs, needs, review
+    from kfshell.registry import Registry
+
+    api = cluster.api_client(load_kubeconfig(kubeconfig, "kf-alice"), "kf-alice")
+    specs = Registry.load().commands()
+    status_spec = next(s for s in specs if s.name == "status")
+    every = list(dict.fromkeys(all_needs(specs, namespace)))
+    one = needs(status_spec, status_spec.subcommand("list"), namespace)
+    rules = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+             "spec": {"namespace": namespace}}
+    env = dict(os.environ, KUBECONFIG=kubeconfig)
+    kf = [sys.executable, "-m", "kfshell", "--context", "kf-alice", "-n", namespace, "status", "list"]
+
+    def found() -> None:
+        if not find_deployed(api, "kf-alice", namespace).specs:
+            raise RuntimeError("the benchmark's Function was not found")
+
+    return _interleaved({
+        "lookup": found,
+        "ssar": lambda: review(api, every),
+        "ssrr": lambda: cluster.request_json(api, "POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                                             body=rules),
+        "ssar-one": lambda: review(api, one),
+        "kf-local": lambda: run_command([*kf[:-2], "--dispatch", "local", *kf[-2:]], env),
+        "kf-auto": lambda: run_command(kf, env),
+        "kubectl": lambda: run_command(kubectl),
+    }, RUNS)
 
 
 def _interleaved(calls: dict[str, object], runs: int) -> dict[str, Summary]:
