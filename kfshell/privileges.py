@@ -4,13 +4,14 @@ A command is runnable where its own `requires` are all allowed and, when it has 
 them is runnable too (a subcommand needs its parent's requirements and its own). Help, completion and
 `command list` show only runnable commands; typing another one says which permission is missing.
 
-Each distinct requirement is one SelfSubjectAccessReview, a few in parallel (`cluster.can_i_all`). One
-SelfSubjectRulesReview per namespace would answer everything in one call, but it is not exact (it cannot
-answer cluster-wide requirements, resource names, or authorizers other than RBAC, and reports itself
-"incomplete" then) and its answer is larger; on the dev cluster the ~10 reviews the built-ins need take
-about as long as one rules review, because they run in parallel (benchmarks/bench_dispatch.py measures
-both). Answers are cached per context and namespace for `TTL` seconds, by `Privileges`, which the REPL's
-completion refresher fills in the background and commands read.
+Each distinct requirement is one SelfSubjectAccessReview, a few in parallel (`cluster.can_i_all`). Measured
+on the dev cluster (benchmarks/bench_dispatch.py, alice): the one or two reviews a one-shot command needs
+before it runs take 2.4 ms (median), as long as one SelfSubjectRulesReview (2.9 ms); every built-in's
+requirements (7 reviews) take 12.8 ms, but only `help`, `command list` and the REPL's background refresher
+ask for all of them. So access reviews it is: as cheap where it matters, and exact, where a rules review is
+not (it cannot answer cluster-wide requirements or resource names, nor for authorizers other than RBAC).
+Answers are cached per context and namespace for `TTL` seconds by `Privileges`, which the REPL's completion
+refresher fills in the background and commands read.
 """
 
 from __future__ import annotations
