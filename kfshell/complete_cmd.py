@@ -180,7 +180,8 @@ def _registry(environ: Mapping[str, str]) -> Any:
     from kfshell.registry import Registry
 
     env = Environment(environ=dict(environ))
-    return Registry.load(user_dir=env.config_dir / "commands")
+    # The spec cache also remembers installed packages' entry points (scanning them costs ~45 ms per TAB).
+    return Registry.load(user_dir=env.config_dir / "commands", cache_file=env.cache_dir / "specs.json")
 
 
 def _float(value: str | None, default: float) -> float:

@@ -34,28 +34,38 @@ def access(requirement: Requirement, namespace: str | None) -> Access:
     none → cluster-wide; a `resource/subresource` such as `services/proxy` is split)."""
     from kfshell.cluster import Requirement as Access
 
-    where = requirement.namespace
+    where = getattr(requirement, "namespace", None)
     if where == "$namespace":
         where = namespace
     resource, _, subresource = requirement.resource.partition("/")
-    return Access(verb=requirement.verb, resource=resource, group=requirement.group or "",
+    return Access(verb=requirement.verb, resource=resource, group=getattr(requirement, "group", "") or "",
                   namespace=where or None, subresource=subresource or None)
 
 
 def needs(spec: CommandSpec, sub: CommandSpec | None, namespace: str | None) -> list[Access]:
     """What running `spec` (or its subcommand `sub`) requires at `namespace`."""
-    entries = list(spec.requires) + (list(sub.requires) if sub is not None and sub is not spec else [])
+    entries = list(getattr(spec, "requires", ()) or ())
+    if sub is not None and sub is not spec:
+        entries += list(getattr(sub, "requires", ()) or ())
     return [access(r, namespace) for r in entries]
+
+
+def _runs(spec: Any) -> str:
+    return getattr(spec, "runs", "local")  # duck-typed specs (tests, the refresher's callers) may omit it
+
+
+def _subcommands(spec: Any) -> tuple[Any, ...]:
+    return tuple(getattr(spec, "subcommands", ()) or ())
 
 
 def all_needs(specs: Iterable[CommandSpec], namespace: str | None) -> list[Access]:
     """Every requirement of `specs` and their subcommands (with repeats)."""
     found: list[Access] = []
     for spec in specs:
-        if spec.runs == "client":
+        if _runs(spec) == "client":
             continue
         found += needs(spec, None, namespace)
-        for sub in spec.subcommands:
+        for sub in _subcommands(spec):
             found += needs(spec, sub, namespace)
     return found
 
@@ -83,21 +93,21 @@ class Answers:
         return [n for n in dict.fromkeys(needs(spec, sub, self.namespace)) if self.allowed.get(n) is False]
 
     def may_run(self, spec: CommandSpec, sub: CommandSpec | None = None) -> bool:
-        if spec.runs == "client":
+        if _runs(spec) == "client":
             return True
         if self.missing(spec, sub):
             return False
-        if sub is None and spec.subcommands:
-            return any(not self.missing(spec, s) for s in spec.subcommands)
+        if sub is None and _subcommands(spec):
+            return any(not self.missing(spec, s) for s in _subcommands(spec))
         return True
 
     def leaves(self, specs: Iterable[CommandSpec]) -> tuple[int, int]:
         """(runnable, total) over the commands that run as functions, counting each subcommand."""
         runnable = total = 0
         for spec in specs:
-            if spec.runs == "client":
+            if _runs(spec) == "client":
                 continue
-            for sub in spec.subcommands or (None,):
+            for sub in _subcommands(spec) or (None,):
                 total += 1
                 runnable += not self.missing(spec, sub)
         return runnable, total
