@@ -195,7 +195,7 @@ class Catalog:
                 fetch: bool = True) -> Answers | None:
         """Privileges for every command here (reviewed now when `fetch` and not known; None if unknown)."""
         context, namespace = self.place(context, namespace)
-        known = self.privileges.known(context, namespace)
+        known = self.privileges.known(context, namespace, stale=not fetch)
         registry = self.registry(context, namespace)
         if known is not None and known.covers(_needs(registry, namespace)):
             return known

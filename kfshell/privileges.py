@@ -132,11 +132,12 @@ class Privileges:
         self._answers: dict[tuple[str | None, str | None], Answers] = {}
         self._lock = threading.Lock()
 
-    def known(self, context: str | None, namespace: str | None) -> Answers | None:
-        """What is known for this place and still fresh (no I/O)."""
+    def known(self, context: str | None, namespace: str | None, *, stale: bool = False) -> Answers | None:
+        """What is known for this place (no I/O): only if still fresh, unless `stale` (what help and completion
+        show until the next review, rather than everything)."""
         with self._lock:
             found = self._answers.get((context, namespace))
-        if found is None or time.monotonic() - found.taken_at > self.ttl:
+        if found is None or (not stale and time.monotonic() - found.taken_at > self.ttl):
             return None
         return found
 
