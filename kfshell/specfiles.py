@@ -209,13 +209,13 @@ def _entry_points(cache: SpecCache | None) -> list[tuple[str, str, str | None]]:
     found = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         module = point.value.split(":", 1)[0].strip()
-        found.append((point.name, module, _module_file(module)))
+        found.append((point.name, module, module_file(module)))
     if cache is not None:
         cache.put_extra("entry_points", signature, [list(item) for item in found])
     return found
 
 
-def _module_file(module: str) -> str | None:
+def module_file(module: str) -> str | None:
     """The file of `module`, found without running it (its parent packages are imported)."""
     try:
         spec = importlib.util.find_spec(module)

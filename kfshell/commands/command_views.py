@@ -45,7 +45,7 @@ def command_list(session: Session, *, show_all: bool) -> Table:
     rows.sort(key=lambda row: (row[0].name, SOURCE_RANK.get(row[0].source, 99)))
     table_rows = [[spec.name, SCOPE_WORDS.get(spec.source, spec.source), source_text(spec), spec.version or "-",
                    where, _yes_no(allowed), (spec.checksum or "-")[:19],
-                   _missing(answers, spec) if answers is not None else "?"]
+                   missing_text(answers, spec) if answers is not None else "?"]
                   for spec, where, allowed in rows]
     return Table(COLUMNS, table_rows, wide_columns=WIDE)
 
@@ -76,7 +76,7 @@ def describe(session: Session, name: str, scope: str | None, output: str) -> Obj
         "requires": [_requirement(r) for r in spec.requires],
     }
     if answers is not None and not answers.may_run(spec):
-        info["missing"] = _missing(answers, spec)
+        info["missing"] = missing_text(answers, spec)
     if spec.subcommands:
         info["subcommands"] = [{"name": sub.name, "help": sub.help, "requires": [_requirement(r) for r in sub.requires],
                                 "arguments": [_argument(a) for a in sub.arguments]} for sub in spec.subcommands]
@@ -119,9 +119,9 @@ def raw_spec(session: Session, spec: CommandSpec) -> Any:
 
 def _file_of(spec: CommandSpec) -> str | None:
     if spec.source == "package":
-        from kfshell.specfiles import _module_file
+        from kfshell.specfiles import module_file
 
-        return _module_file(spec.origin)
+        return module_file(spec.origin)
     return spec.origin if spec.source in ("builtin", "user") else None
 
 
@@ -158,7 +158,7 @@ def _where_each(session: Session, specs: list[CommandSpec]) -> dict[str, str]:
     return dict(zip([s.name for s in specs], parallel(where, specs, workers=4), strict=True))
 
 
-def _missing(answers: Answers | None, spec: CommandSpec) -> str:
+def missing_text(answers: Answers | None, spec: CommandSpec) -> str:
     from kfshell.privileges import describe as describe_need
 
     if answers is None:

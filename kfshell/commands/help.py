@@ -8,6 +8,7 @@ from kfshell.errors import UsageError
 from kfshell.result import Message
 
 if TYPE_CHECKING:
+    from kfshell.catalog import Catalog
     from kfshell.registry import ArgSpec, CommandSpec, Invocation, Registry
     from kfshell.result import Result
     from kfshell.session import Session
@@ -46,11 +47,11 @@ def run(invocation: Invocation, session: Session) -> Result:
     return Message(command_help(registry, words))
 
 
-def _not_allowed(catalog: object, name: str) -> str:
-    from kfshell.commands.command_views import _missing
+def _not_allowed(catalog: Catalog, name: str) -> str:
+    from kfshell.commands.command_views import missing_text
 
-    spec = catalog.registry().get(name)  # type: ignore[attr-defined]
-    return f"You may not run it here: it needs {_missing(catalog.answers(), spec)}."  # type: ignore[attr-defined]
+    spec = catalog.registry().get(name)
+    return f"You may not run it here: it needs {missing_text(catalog.answers(), spec)}."
 
 
 def overview(registry: Registry) -> str:
