@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 MODES = ("auto", "local", "kubeless")
 CLUSTER_SOURCES = ("namespace", "kf-system")
-NO_TOKEN_NOTE = ("your credentials are a client certificate, not a bearer token, so cluster functions cannot act "
-                 "as you: commands run locally")
+NO_TOKEN = "your credentials are a client certificate, not a bearer token, so cluster functions cannot act as you"
+NO_TOKEN_NOTE = f"{NO_TOKEN}: commands run locally"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, name
     api = session.api(context)
     if not cluster.bearer_token(api):
         if mode == "kubeless":
-            raise CommandFailed(f"cannot run {spec.name} on the cluster: {NO_TOKEN_NOTE.split(':')[0]}",
+            raise CommandFailed(f"cannot run {spec.name} on the cluster: {NO_TOKEN}",
                                 hint="use a context with a token, or --dispatch local", reason="NoBearerToken")
         session.tell_once("no-token", NO_TOKEN_NOTE)
         return Target("local", ref)
