@@ -54,7 +54,8 @@ def menu(kf: Pty, typed: str, expected: str, deadline: float = 20.0) -> str:
     and return what the screen showed; the line is abandoned afterwards."""
     end = time.monotonic() + deadline
     while True:
-        start = kf.mark
+        settle(kf)
+        kf.mark = start = len(kf.text)  # only what this attempt shows
         kf.send(typed + "\t")  # typed afresh each time: TAB again would only cycle the menu already shown
         try:
             kf.expect(expected, timeout=0.5)
