@@ -7,10 +7,11 @@ into a typed `Result`, or the `KfError` it stands for.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from kfshell.errors import CommandFailed, Interrupted, UsageError
+from kfshell.errors import CommandFailed, Interrupted, KfError, UsageError
 from kfshell.result import Result, from_dict
 
 if TYPE_CHECKING:
@@ -101,13 +102,19 @@ def _command_count(catalog: Any, context: str | None, namespace: str | None) -> 
 
 def request_data(invocation: Invocation, session: Session) -> dict[str, Any]:
     """`event["data"]`: the command words, parsed arguments, and where and how to answer."""
-    return {
+    context = invocation.context or session.context
+    data = {
         "command": list(invocation.words),
         "args": dict(invocation.args),
         "namespace": invocation.namespace or session.namespace,
-        "context": invocation.context or session.context,
+        "context": context,
         "output": invocation.output or session.output,
     }
+    # Where the caller is, as their kubeconfig names it: a function on the cluster cannot know it.
+    with contextlib.suppress(KfError):
+        config = session.kubeconfig()
+        data["where"] = {"cluster": config.context(context).cluster, "server": config.server(context)}
+    return data
 
 
 def consent(question: str, invocation: Invocation, session: Session) -> None:
