@@ -131,11 +131,18 @@ def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: Co
 
     refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write)
     refresher.start(place.context, place.namespace)
+    settled = False
     try:
-        refresher.wait_settled(timeout)
+        settled = refresher.wait_settled(timeout)
         return refresher.current()
     finally:
         refresher.stop()
+        # Out of time: answer with what arrived, and let a detached process finish the listing for the next TAB.
+        if not settled and cache.claim_refresh(place.context, place.namespace):
+            _spawn_refresh(place, environ)
+
+
+REFRESH_TIMEOUT = 20.0  # the detached refresh may take its time: nobody is waiting on it
 
 
 def _refresh_cache(args: list[str], environ: Mapping[str, str]) -> int:
@@ -145,7 +152,7 @@ def _refresh_cache(args: list[str], environ: Mapping[str, str]) -> int:
                   given.get("--namespace") or None)
     cache = CompletionCache(cache_dir(environ))
     try:
-        fetch(place, environ, timeout=20.0, cache=cache)
+        fetch(place, environ, timeout=REFRESH_TIMEOUT, cache=cache)
     except Exception:  # noqa: BLE001 - detached, nobody to tell; the next TAB tries again
         return 0
     finally:
