@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
 import tempfile
 import time
 
 import pexpect
 
-from benchmarks.timing import paired, run_command
+from benchmarks.timing import bench_env, installed_kf, paired, run_command
 from devcluster import paths
 
 RUNS = int(os.environ.get("KF_BENCH_RUNS", "15"))
@@ -39,10 +37,9 @@ def time_to_prompt(kf: str, env: dict[str, str], timeout: float = 20.0) -> float
 
 
 def main() -> None:
-    kf = shutil.which("kf") or sys.exit("bench_startup: kf is not installed (make install)")
+    kf = installed_kf()
     with tempfile.TemporaryDirectory() as home:
-        env = dict(os.environ, KUBECONFIG=str(paths.KUBECONFIG), XDG_STATE_HOME=home, XDG_CONFIG_HOME=home,
-                   XDG_CACHE_HOME=home, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", NO_COLOR="1")
+        env = bench_env(home, KUBECONFIG=str(paths.KUBECONFIG), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
         kubectl = [str(paths.KUBECTL), "version", "--client"]
         kf_s, kubectl_s, ratio = paired(lambda: time_to_prompt(kf, env), lambda: run_command(kubectl, env), RUNS)
     print("time to the first kf> prompt vs kubectl version --client")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import compileall
+import os
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,23 @@ def paired(a: Callable[[], object], b: Callable[[], object], runs: int) -> tuple
         sb.append(t2 - t1)
         ratios.append((t1 - t0) / (t2 - t1))
     return summarise(sa), summarise(sb), statistics.median(ratios)
+
+
+def installed_kf() -> str:
+    """The installed console script itself, with kf's modules compiled as a user's install has them.
+
+    A version manager's shim (pyenv) would add its own ~0.1 s to every run."""
+    script = Path(sys.executable).parent / "kf"
+    if not script.exists():
+        sys.exit("benchmarks: kf is not installed beside this Python (make install)")
+    root = Path(__file__).resolve().parent.parent
+    for package in ("kfshell", "functions"):
+        compileall.compile_dir(str(root / package), quiet=1)
+    return str(script)
+
+
+def bench_env(home: str, **extra: str) -> dict[str, str]:
+    """The environment for timed kf runs: a private XDG home, no colour, compiled modules kept."""
+    env = dict(os.environ, XDG_STATE_HOME=home, XDG_CONFIG_HOME=home, XDG_CACHE_HOME=home, NO_COLOR="1", **extra)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
