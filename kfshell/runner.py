@@ -60,16 +60,7 @@ class Runner:
 
     def run_invocations(self, invocations: Iterable[Invocation], *, keep_going: bool = False,
                         where: str | None = None) -> int:
-        first_failure = ExitStatus.OK
-        for invocation in invocations:
-            status = self.run_one(invocation, where=where)
-            if status == ExitStatus.INTERRUPTED:
-                return status
-            if status and not first_failure:
-                first_failure = status
-                if not keep_going:
-                    break
-        return first_failure
+        return first_failure((self.run_one(invocation, where=where) for invocation in invocations), keep_going)
 
     def run_one(self, invocation: Invocation, *, where: str | None = None) -> int:
         from kfshell import dispatch
@@ -111,18 +102,10 @@ class Runner:
 
     def run_script(self, lines: Iterable[str], *, keep_going: bool = False) -> int:
         """A script: one command line per input line, `#` comments; stops at the first failure."""
-        first_failure = ExitStatus.OK
-        for number, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            status = self.run_line(line, keep_going=keep_going, where=f"line {number}")
-            if status == ExitStatus.INTERRUPTED:
-                return status
-            if status and not first_failure:
-                first_failure = status
-                if not keep_going:
-                    break
-        return first_failure
+        statuses = (self.run_line(line, keep_going=keep_going, where=f"line {number}")
+                    for number, line in enumerate(lines, 1)
+                    if line.strip() and not line.lstrip().startswith("#"))
+        return first_failure(statuses, keep_going)
 
 
 _PLACE_FLAGS = {"-n": "namespace", "--namespace": "namespace", "--context": "context"}
@@ -146,3 +129,17 @@ def place_given(words: list[str]) -> tuple[str | None, str | None]:
             given[_PLACE_FLAGS[flag]] = words[i]
             i += 1
     return given.get("context"), given.get("namespace")
+
+
+def first_failure(statuses: Iterable[int], keep_going: bool) -> int:
+    """Run lazily produced statuses in order: the first failure's status; stop there unless keep_going.
+    An interrupt always stops, and wins."""
+    failed = ExitStatus.OK
+    for status in statuses:
+        if status == ExitStatus.INTERRUPTED:
+            return status
+        if status and not failed:
+            failed = status
+            if not keep_going:
+                break
+    return failed
