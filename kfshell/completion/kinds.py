@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kfshell.completion.snapshot import Item
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from kfshell.rest import RestClient as ApiClient
 
 # Aggregated discovery (one call each for /api and /apis), falling back to the per-group documents.
 _AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
@@ -145,9 +145,7 @@ def parse_resource_list(answer: Mapping[str, Any]) -> list[Kind]:
 
 def discover_kinds(api: ApiClient) -> KindTable:
     """What the cluster serves now. Raises what the API calls raise (unreachable, refused)."""
-    from kubernetes.client.exceptions import ApiException
-
-    from kfshell.cluster import request_json
+    from kfshell.cluster import ApiError, request_json
 
     kinds: list[Kind] = []
     for root in ("/api", "/apis"):
@@ -163,6 +161,6 @@ def discover_kinds(api: ApiClient) -> KindTable:
         for path in paths:
             try:
                 kinds.extend(parse_resource_list(request_json(api, "GET", path)))
-            except ApiException:
+            except ApiError:
                 continue  # an aggregated API that is down must not hide the others
     return KindTable(kinds)

@@ -8,7 +8,7 @@ A new `start` (a `use`, a context switch) stops the old run and begins a fresh s
 re-lists everything for the same place, keeping the current names until the new ones arrive.
 
 Nothing here runs on the prompt's thread except `start`/`refresh`/`stop`, which only start threads, set
-events and close sockets. `kubernetes` is imported on the run's thread.
+events and close sockets. API calls go through kfshell.rest on the run's threads.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ class ListWatch:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
+        from kfshell.cluster import ApiError
 
         failures = 0
         while not self.stop.is_set():
@@ -159,7 +159,7 @@ class ListWatch:
                     continue
                 watching = True
                 self._watch_from(version)
-            except ApiException as err:
+            except ApiError as err:
                 if err.status in (401, 403) and watching:
                     self.watchable = False  # may list but not watch: re-list periodically instead
                     continue
@@ -239,27 +239,24 @@ class ListWatch:
         return version
 
     def _events(self, version: str) -> Iterator[Mapping[str, Any]]:
-        from kubernetes.client.exceptions import ApiException
+        from kfshell.cluster import ApiError
 
         query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(WATCH_SECONDS))]
         if version:
             query.append(("resourceVersion", version))
-        method, url, headers, body, post = self.api.param_serialize(
-            "GET", self.path, query_params=query, header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"])
-        response = self.api.call_api(method, url, headers, body, post,
-                                     _request_timeout=(CONNECT_TIMEOUT, WATCH_SECONDS + 30))
+        try:
+            response = self.api.stream("GET", self.path, query=query,
+                                       timeout=(CONNECT_TIMEOUT, WATCH_SECONDS + 30))
+        except ApiError as err:
+            if err.status == 410:
+                raise Gone() from None
+            raise
         if not self.responses.add(response):
             _shutdown(response)
             return
         try:
-            if response.status == 410:
-                raise Gone()
-            if not 200 <= response.status <= 299:
-                response.read()
-                raise ApiException(http_resp=response)
             pending = b""
-            for chunk in response.response.stream(65536):
+            for chunk in response.stream():
                 if self.stop.is_set():
                     return
                 pending += chunk
@@ -278,6 +275,6 @@ def _key(obj: Mapping[str, Any]) -> str:
 
 
 def _status_error(status: Mapping[str, Any]) -> Exception:
-    from kubernetes.client.exceptions import ApiException
+    from kfshell.cluster import ApiError
 
-    return ApiException(status=int(status.get("code") or 500), reason=str(status.get("reason") or "Error"))
+    return ApiError(int(status.get("code") or 500), str(status.get("reason") or "Error"))
