@@ -80,6 +80,7 @@ class CommandSpec:
     confirm: str | None = None  # the question asked before a destructive command runs
     version: str | None = None  # from `command add/upgrade` (user files and cluster Functions)
     checksum: str | None = None  # "sha256:<hex>" of the source, where it was recorded
+    trusted: bool = True  # False: a namespace's Function the caller has not pinned (kfshell.trust)
 
     def confirm_for(self, parent: CommandSpec | None = None) -> str | None:
         return self.confirm or (parent.confirm if parent is not None else None)
@@ -256,7 +257,8 @@ class Registry:
     def __init__(self, candidates: Iterable[CommandSpec] = (), problems: Iterable[str] = ()) -> None:
         winners: dict[str, CommandSpec] = {}
         shadowed: list[Shadowed] = []
-        for spec in sorted(candidates, key=lambda s: SOURCE_RANK.get(s.source, 99)):
+        # An untrusted Function never shadows anything: it wins a name only when nothing else has it.
+        for spec in sorted(candidates, key=lambda s: (not s.trusted, SOURCE_RANK.get(s.source, 99))):
             if spec.name in winners:
                 shadowed.append(Shadowed(spec=spec, winner=winners[spec.name]))
             else:
