@@ -54,6 +54,12 @@ def split_commands(line: str) -> list[list[str]]:
             end_word()
         elif ch in ";\n":
             end_command()
+        elif ch == "|":
+            # `status list | head -2` would otherwise end as "unexpected arguments 'head -2'".
+            end_word()
+            before = " ".join(words) or "COMMAND"
+            raise UsageError("kf does not pipe between commands",
+                             hint=f"pipe from your shell instead: kf {before} |{line[i + 1:].split(';')[0].rstrip()}")
         elif ch == "#" and not in_word:
             newline = line.find("\n", i)
             if newline < 0:
@@ -126,7 +132,11 @@ def parse(registry: Registry, words: list[str], line: str = "") -> Invocation:
     command = spec
     typed = [spec.name]
     if spec.subcommands:
-        if rest and not rest[0].startswith("-"):
+        default = spec.default_subcommand
+        if rest and not rest[0].startswith("-") and spec.subcommand(rest[0]) is None and _takes_name(default):
+            command = default  # `train NAME FILE`: a default subcommand that needs a name takes the word
+            typed.append(default.name)
+        elif rest and not rest[0].startswith("-"):
             sub = spec.subcommand(rest[0])
             if sub is None:
                 names = [s.name for s in spec.subcommands]
@@ -158,6 +168,12 @@ def parse(registry: Registry, words: list[str], line: str = "") -> Invocation:
         output=common.get("output"),
         line=line or " ".join(words),
     )
+
+
+def _takes_name(command: CommandSpec | None) -> bool:
+    """Whether a default subcommand's first positional is required (so a non-subcommand word is its value)."""
+    positionals = command.positionals if command is not None else ()
+    return bool(positionals) and positionals[0].required
 
 
 def parse_line(registry: Registry, line: str) -> list[Invocation]:

@@ -46,13 +46,22 @@ def run(invocation: Invocation, session: Session) -> Result:
 
     mode = getattr(session, "dispatch", "auto")
     target = choose(spec, mode, session, context, namespace)
-    if target.kind == "kubeless":
-        raw = _call_cluster(spec, target, data, session, context, mode)
-    else:
-        from kfshell.dispatch import local
+    from kfshell.spinner import spinning
 
-        raw = local.call(spec, data, session, function=target.ref)
+    with spinning(session.env.stderr, f"{invocation.title} ...", enabled=_shows_spinner(invocation, data)):
+        if target.kind == "kubeless":
+            raw = _call_cluster(spec, target, data, session, context, mode)
+        else:
+            from kfshell.dispatch import local
+
+            raw = local.call(spec, data, session, function=target.ref)
     return from_dict(raw, function=f"function {spec.name}")
+
+
+def _shows_spinner(invocation: Invocation, data: dict[str, Any]) -> bool:
+    """A command that waits for the cluster (it declares `--wait`) spins on a terminal unless told not to wait."""
+    names = {arg.name for arg in invocation.command.arguments}
+    return bool(data.get("interactive")) and "wait" in names and not invocation.args.get("no_wait")
 
 
 def check_allowed(invocation: Invocation, catalog: Any, context: str | None, namespace: str | None) -> None:
@@ -110,11 +119,46 @@ def request_data(invocation: Invocation, session: Session) -> dict[str, Any]:
         "context": context,
         "output": invocation.output or session.output,
     }
+    env = getattr(session, "env", None)
+    # Whether a person watches (commands that wait do so by default then); stderr too, for the spinner.
+    data["interactive"] = bool(env is not None and env.interactive and _isatty(env.stderr))
+    files = _local_files(invocation)
+    if files:
+        data["files"] = files
     # Where the caller is, as their kubeconfig names it: a function on the cluster cannot know it.
     with contextlib.suppress(KfError):
         config = session.kubeconfig()
         data["where"] = {"cluster": config.context(context).cluster, "server": config.server(context)}
     return data
+
+
+MAX_INLINE_FILE = 1 << 20  # bytes: a larger input file is left for a local run to read
+
+
+def _local_files(invocation: Invocation) -> dict[str, str]:
+    """The text of the local files the command's `files` arguments name, so a function on the cluster has them."""
+    import os
+
+    found = {}
+    for arg in invocation.command.arguments:
+        value = invocation.args.get(arg.name)
+        if arg.complete != "files" or not isinstance(value, str):
+            continue
+        path = os.path.expanduser(value)
+        try:
+            if os.path.isfile(path) and os.path.getsize(path) <= MAX_INLINE_FILE:
+                with open(path, encoding="utf-8") as handle:
+                    found[value] = handle.read()
+        except (OSError, UnicodeDecodeError):
+            continue  # the function says what is wrong with it
+    return found
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def consent(question: str, invocation: Invocation, session: Session) -> None:
