@@ -8,8 +8,11 @@
   kfshell.catalog), it is ready (its Service has a ready endpoint) and the caller has a bearer token;
   otherwise locally. A caller who authenticates with a client certificate is told so once per session.
 
-Either way a Function whose source no longer matches its recorded checksum is refused: somebody changed
-spec.function without `command upgrade`, and kf will not run code nobody vouched for.
+Before any of that, in every mode, the Function must be one the caller trusts (kfshell.trust: kf-system's by
+default, a namespace's once pinned with `command trust`): an untrusted one never runs here and never receives
+the caller's token. A Function whose source no longer matches its recorded checksum is refused too; that
+checksum sits in the same object as the source, so it catches drift (an edit made without `command
+upgrade`), never tampering: trust is what keeps strangers' code out.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, name
         return Target("local")
     ref = function_of(spec, session, context, namespace)
     check_source(spec, ref)
+    check_trusted(spec, ref, session)
     if mode == "local":
         return Target("local", ref)
     from kfshell import cluster
@@ -78,7 +82,8 @@ def function_of(spec: CommandSpec, session: Any, context: str | None, namespace:
         deployed = catalog.deployed(context, namespace, stale=True)
         found = deployed.ref(spec.origin) if deployed is not None else None
     if found is None:
-        raise CommandFailed(f"{spec.name}: its Function {spec.origin} is no longer known",
+        # No "<name>:" prefix: the runner names the command that failed.
+        raise CommandFailed(f"its Function {spec.origin} is no longer known",
                             hint="run `refresh` and try again", reason="NotFound")
     return found
 
@@ -92,11 +97,47 @@ def check_source(spec: CommandSpec, ref: FunctionRef) -> None:
     elif not ref.checksum:
         problem = "it records no checksum (spec.checksum) to check its source against"
     else:
-        problem = f"its source no longer matches its checksum {ref.checksum[:19]}…: it was changed after it was added"
+        problem = (f"its source no longer matches its checksum {ref.checksum[:19]}…: it was edited without "
+                   "`command upgrade`")
     scope = "cluster" if spec.source == "kf-system" else "namespace"
     raise CommandFailed(f"refusing to run {spec.name} from Function {ref.origin}: {problem}",
-                        hint=f"re-add it with `command upgrade {spec.name} FILE --scope {scope}`, "
-                             "or ask whoever manages it", reason="Tampered")
+                        hint=f"re-add it with `command upgrade {spec.name} FILE --scope {scope}`, or ask whoever "
+                             "manages it (the checksum catches drift; it does not tell who wrote the code)",
+                        reason="Tampered")
+
+
+def trust_of(session: Any) -> Any:
+    """The caller's TrustStore: the catalog's, else one read from the session's config dir (None: none)."""
+    catalog = getattr(session, "catalog", None)
+    store = getattr(catalog, "trust", None)
+    if store is not None:
+        return store
+    env = getattr(session, "env", None)
+    if env is None:
+        return None
+    from kfshell.trust import TrustStore
+
+    return TrustStore(env.config_dir)
+
+
+def check_trusted(spec: CommandSpec, ref: FunctionRef, session: Any) -> None:
+    """Refuse a Function the caller has not trusted with this very source (exit 1, saying how to trust it)."""
+    from kfshell.catalog import is_trusted
+
+    store = trust_of(session)
+    if is_trusted(ref, store):
+        return
+    if ref.namespace == "kf-system":
+        why = "you opted out of it (`command untrust`)"
+        how = f"`command trust {spec.name} --scope cluster` trusts it again"
+    else:
+        pin = store.pinned(ref.namespace, ref.name) if store is not None else None
+        changed = " and its source changed since you trusted it" if pin is not None else ""
+        why = (f"you have not trusted it{changed}: it is code from namespace {ref.namespace}, "
+               "which anyone who may edit Functions there can change")
+        how = f"read it (`command describe {spec.name} -o yaml`), then `command trust {spec.name}`"
+    raise CommandFailed(f"not running {spec.name} from Function {ref.origin}: {why}", hint=how,
+                        reason="Untrusted")
 
 
 def not_deployed(spec: CommandSpec, namespace: str | None) -> CommandFailed:
