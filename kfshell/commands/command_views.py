@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from kfshell.registry import CommandSpec, Registry
     from kfshell.session import Session
 
-COLUMNS = ["NAME", "SCOPE", "SOURCE", "VERSION", "RUNS", "ALLOWED"]
+COLUMNS = ["NAME", "SCOPE", "SOURCE", "VERSION", "TRUSTED", "RUNS", "ALLOWED"]
 WIDE = ["CHECKSUM", "MISSING"]
 SCOPE_WORDS = {"client": "shell", "builtin": "built-in", "package": "package", "user": "user",
                "namespace": "namespace", "kf-system": "cluster"}
 # Why a command cannot run where --dispatch wants it, from the reason of where.choose's error.
-RUNS_WORDS = {"Tampered": "refused: source changed", "NoBearerToken": "refused: no token",
+RUNS_WORDS = {"Tampered": "refused: source changed", "Untrusted": "refused: untrusted",
+              "NoBearerToken": "refused: no token",
               "Unavailable": "refused: not ready", "NotDeployed": "refused: not deployed"}
 
 
@@ -44,7 +45,7 @@ def command_list(session: Session, *, show_all: bool) -> Table:
 
     rows.sort(key=lambda row: (row[0].name, SOURCE_RANK.get(row[0].source, 99)))
     table_rows = [[spec.name, SCOPE_WORDS.get(spec.source, spec.source), source_text(spec), spec.version or "-",
-                   where, _yes_no(allowed), (spec.checksum or "-")[:19],
+                   _yes_no(spec.trusted), where, _yes_no(allowed), (spec.checksum or "-")[:19],
                    missing_text(answers, spec) if answers is not None else "?"]
                   for spec, where, allowed in rows]
     return Table(COLUMNS, table_rows, wide_columns=WIDE)
@@ -70,6 +71,7 @@ def describe(session: Session, name: str, scope: str | None, output: str) -> Obj
         "source": source_text(spec),
         "version": spec.version or "-",
         "checksum": spec.checksum or _file_checksum(spec) or "-",
+        "trusted": _yes_no(spec.trusted),
         "runs": _where_each(session, [spec])[spec.name] if spec is registry.get(name) else "shadowed",
         "allowed": _yes_no(answers.may_run(spec) if answers is not None else None),
         "timeout": f"{spec.timeout:g}s",
@@ -84,6 +86,8 @@ def describe(session: Session, name: str, scope: str | None, output: str) -> Obj
         info["arguments"] = [_argument(a) for a in spec.arguments]
     if output in ("json", "yaml"):
         info["spec"] = raw_spec(session, spec)
+        if spec.source in ("namespace", "kf-system"):
+            info["function_source"] = _function_source(session, spec)  # to read before `command trust`
     return Object(info)
 
 
@@ -115,6 +119,12 @@ def raw_spec(session: Session, spec: CommandSpec) -> Any:
         return read_kf_command(Path(_file_of(spec)))
     except (SpecError, TypeError):
         return None
+
+
+def _function_source(session: Session, spec: CommandSpec) -> str | None:
+    deployed = session.catalog.deployed(stale=True) if session.catalog is not None else None
+    ref = deployed.ref(spec.origin) if deployed is not None else None
+    return ref.source if ref is not None else None
 
 
 def _file_of(spec: CommandSpec) -> str | None:
@@ -190,5 +200,6 @@ def _argument(arg: Any) -> str:
     return f"{flags} ({', '.join(traits)}): {arg.help}".rstrip(": ")
 
 
-def _yes_no(allowed: bool | None) -> str:
-    return "?" if allowed is None else ("yes" if allowed else "no")
+def _yes_no(allowed: bool | None) -> bool | None:
+    # A boolean (null: not known): tables show yes/no, -o json true/false.
+    return allowed

@@ -145,9 +145,9 @@ def test_bob_is_refused_create_and_does_not_see_it(kf: Kf, namespace: str) -> No
     assert "You may not run it here: it needs create profiles.kubeflow.org cluster-wide" in \
         kf("bob", "help", "create", namespace=namespace).stdout
     visible = rows_by_name(kf.json("bob", "command", "list", namespace=namespace))
-    assert "create" not in visible and visible["status"][0]["allowed"] == "yes"
+    assert "create" not in visible and visible["status"][0]["allowed"] is True
     everything = rows_by_name(kf.json("bob", "command", "list", "--all", namespace=namespace))
-    assert everything["create"][0]["allowed"] == "no"
+    assert everything["create"][0]["allowed"] is False
 
 
 def test_whoami_counts_the_commands_the_client_checked(kf: Kf, sources: Path, namespace: str) -> None:
