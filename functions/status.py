@@ -97,7 +97,7 @@ def _component_row(c: Any) -> list[Any]:
         state = "Unavailable"
     else:
         state = "Degraded"
-    return [c.name, "component", c.namespace, f"{c.ready}/{c.desired}", state, d.age(c.created), c.version,
+    return [c.name, "component", c.namespace, f"{c.ready}/{c.desired}", state, c.created, c.version,
             f"{c.kind.lower()}/{c.workload}", ",".join(c.images), ""]
 
 
@@ -150,21 +150,21 @@ def _notebook_row(nb: dict[str, Any], label: str) -> list[Any]:
     else:
         phase = d.latest_condition(nb) or ("Running" if ready else "Pending")
     return [meta.get("name", ""), label, meta.get("namespace", ""), f"{ready}/1", phase,
-            d.age(meta.get("creationTimestamp")), d.image_version(image), "", image, ""]
+            meta.get("creationTimestamp"), d.image_version(image), "", image, ""]
 
 
 def _job_row(job: dict[str, Any], label: str) -> list[Any]:
     meta = job.get("metadata") or {}
     state = d.latest_condition(job) or ("Suspended" if (job.get("spec") or {}).get("suspend") else "Created")
     return [meta.get("name", ""), label, meta.get("namespace", ""), "-", state,
-            d.age(meta.get("creationTimestamp")), "", "", "", ""]
+            meta.get("creationTimestamp"), "", "", "", ""]
 
 
 def _inference_row(isvc: dict[str, Any], label: str) -> list[Any]:
     meta, status = isvc.get("metadata") or {}, isvc.get("status") or {}
     ready = d.condition_is(isvc, "Ready")
     return [meta.get("name", ""), label, meta.get("namespace", ""), "1/1" if ready else "0/1",
-            "Ready" if ready else (d.latest_condition(isvc) or "NotReady"), d.age(meta.get("creationTimestamp")),
+            "Ready" if ready else (d.latest_condition(isvc) or "NotReady"), meta.get("creationTimestamp"),
             "", "", "", status.get("url") or ""]
 
 
@@ -172,7 +172,7 @@ def _tensorboard_row(tb: dict[str, Any], label: str) -> list[Any]:
     meta, status = tb.get("metadata") or {}, tb.get("status") or {}
     ready = int(status.get("readyReplicas") or 0)
     return [meta.get("name", ""), label, meta.get("namespace", ""), f"{ready}/1",
-            "Ready" if ready else (d.latest_condition(tb) or "Pending"), d.age(meta.get("creationTimestamp")),
+            "Ready" if ready else (d.latest_condition(tb) or "Pending"), meta.get("creationTimestamp"),
             "", "", "", ""]
 
 
@@ -282,7 +282,7 @@ def status_info(api: Any, namespace: str, query: str) -> dict[str, Any]:
         "component": query,
         "namespace": where,
         "workloads": [{"kind": c.kind, "name": c.workload, "ready": f"{c.ready}/{c.desired}",
-                       "version": c.version, "age": d.age(c.created)} for c in chosen],
+                       "version": c.version, "created": c.created} for c in chosen],
         "images": sorted({image for c in chosen for image in c.images}),
         "services": [_service_info(s) for s in mine],
         "endpoints": _endpoints(slices.items, {s["metadata"]["name"] for s in mine}),

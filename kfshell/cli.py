@@ -131,6 +131,10 @@ def parse_global(argv: Sequence[str]) -> GlobalOptions:
 
         raise UsageError(f"--dispatch cannot be '{options.dispatch}'", usage=USAGE,
                          hint=did_you_mean(options.dispatch, DISPATCH_MODES) or "use " + "|".join(DISPATCH_MODES))
+    if options.namespace is not None:
+        from kfshell.names import check_name
+
+        check_name(options.namespace, "namespace")  # as `use` checks it: exit 2, not a later "may not"
     if options.commands is not None and options.words:
         raise UsageError("give commands with -c or as arguments, not both", usage=USAGE)
     return options

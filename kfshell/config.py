@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 try:
@@ -23,18 +23,28 @@ except ImportError:  # pragma: no cover - not POSIX: renames are still atomic, o
 STATE_VERSION = 1
 
 
+USED_KEPT = 20  # namespaces remembered per context as "used" (for `projects`), the most recent last
+
+
 @dataclass(frozen=True)
 class SavedState:
-    """What the last session left: the current context and, per context, its namespace."""
+    """What the last session left: the current context and, per context, its namespace; the namespaces
+    used per context (`projects` lists them); and the notes already shown (each is shown once)."""
 
     context: str | None = None
     namespaces: Mapping[str, str] = field(default_factory=dict)
+    used: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    told: frozenset[str] = frozenset()
 
     def namespace_for(self, context: str | None) -> str | None:
         return self.namespaces.get(context) if context else None
 
+    def used_in(self, context: str | None) -> tuple[str, ...]:
+        return tuple(self.used.get(context, ())) if context else ()
+
     def to_json(self) -> dict:
-        return {"version": STATE_VERSION, "context": self.context, "namespaces": dict(self.namespaces)}
+        return {"version": STATE_VERSION, "context": self.context, "namespaces": dict(self.namespaces),
+                "used": {k: list(v) for k, v in self.used.items()}, "told": sorted(self.told)}
 
     @classmethod
     def from_json(cls, data: object) -> SavedState:
@@ -47,7 +57,12 @@ class SavedState:
         if not isinstance(namespaces, dict):
             namespaces = {}
         clean = {k: v for k, v in namespaces.items() if isinstance(k, str) and isinstance(v, str)}
-        return cls(context=context, namespaces=clean)
+        used = data.get("used") if isinstance(data.get("used"), dict) else {}
+        used_clean = {k: tuple(n for n in v if isinstance(n, str)) for k, v in used.items()
+                      if isinstance(k, str) and isinstance(v, list)}
+        told = data.get("told") if isinstance(data.get("told"), list) else []
+        return cls(context=context, namespaces=clean, used=used_clean,
+                   told=frozenset(t for t in told if isinstance(t, str)))
 
 
 class StateStore:
@@ -66,16 +81,30 @@ class StateStore:
         except (OSError, ValueError):
             return SavedState()
 
-    def save(self, *, context: str | None, namespace: str | None = None) -> SavedState:
-        """Make `context` current and, when given, remember `namespace` for it. Returns the state written."""
+    def save(self, *, context: str | None, namespace: str | None = None, current: bool = True) -> SavedState:
+        """Remember `namespace` for `context` (and as used there) and, with `current`, make `context` the
+        current one. Returns the state written."""
         with self._locked():
-            current = self.load()
-            namespaces = dict(current.namespaces)
+            state = self.load()
+            namespaces = dict(state.namespaces)
+            used = dict(state.used)
             if context and namespace:
                 namespaces[context] = namespace
-            new = SavedState(context=context or current.context, namespaces=namespaces)
+                kept = [n for n in used.get(context, ()) if n != namespace] + [namespace]
+                used[context] = tuple(kept[-USED_KEPT:])
+            chosen = context if current and context else state.context
+            new = replace(state, context=chosen, namespaces=namespaces, used=used)
             self._write(new)
             return new
+
+    def tell(self, key: str) -> bool:
+        """Record that the note `key` was shown; False when it already had been (then show nothing)."""
+        with self._locked():
+            state = self.load()
+            if key in state.told:
+                return False
+            self._write(replace(state, told=state.told | {key}))
+            return True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

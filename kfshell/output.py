@@ -14,16 +14,18 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from kfshell.env import Environment
-from kfshell.result import Empty, Message, Object, Result, Table
+from kfshell.errors import UsageError
+from kfshell.result import TIME_COLUMNS, Empty, Message, Object, Result, Table
 
 FORMATS = ("table", "wide", "json", "yaml", "name")
 
 BOLD, RESET, RED, GREEN, YELLOW = "\033[1m", "\033[0m", "\033[31m", "\033[32m", "\033[33m"
-GOOD_WORDS = frozenset({"true", "running", "ready", "healthy", "succeeded", "complete", "available", "ok"})
+GOOD_WORDS = frozenset({"true", "yes", "running", "ready", "healthy", "succeeded", "complete", "available", "ok"})
 BAD_WORDS = frozenset(
     {"false", "failed", "unhealthy", "error", "crashloopbackoff", "notready", "unavailable", "missing"}
 )
@@ -65,17 +67,36 @@ def _names(result: Result) -> list[str]:
     if isinstance(result, Object):
         meta = result.object.get("metadata")
         name = meta.get("name") if isinstance(meta, Mapping) else result.object.get("name")
-        return [str(name)] if name is not None else []
+        if name is None:
+            # Printing nothing with exit 0 would let a script carry on with an empty name.
+            raise UsageError("-o name: this answer has no name to print",
+                             hint="use -o json or -o yaml for its fields")
+        return [str(name)]
     if isinstance(result, Message):
         return [result.text.rstrip("\n")] if result.text else []
     return []
+
+
+def age_text(value: Any, now: float) -> str:
+    """A timestamp cell as the age a person reads (42m, 3d); anything else as it is."""
+    from datetime import datetime
+
+    if not isinstance(value, str) or not value:
+        return cell_text(value) if value not in (None, "") else "<unknown>"
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return cell_text(value)  # already an age (an older function): shown as given
+    from kfshell.discovery import format_age
+
+    return format_age(max(0.0, now - when))
 
 
 def cell_text(value: Any) -> str:
     if value is None:
         return "<none>"
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "yes" if value else "no"  # scripts get true/false from -o json
     if isinstance(value, (list, tuple)):
         return ",".join(cell_text(v) for v in value) or "<none>"
     if isinstance(value, Mapping):
@@ -83,10 +104,13 @@ def cell_text(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def render_table(table: Table, *, wide: bool = False, colors: bool = False) -> str:
+def render_table(table: Table, *, wide: bool = False, colors: bool = False, now: float | None = None) -> str:
     count = len(table.all_columns) if wide else len(table.columns)
     header = [c.upper() for c in table.all_columns[:count]]
-    body = [[cell_text(v) for v in row[:count]] for row in table.rows]
+    ages = {i for i, column in enumerate(header) if column in TIME_COLUMNS}
+    now = time.time() if now is None else now
+    body = [[age_text(v, now) if i in ages else cell_text(v) for i, v in enumerate(row[:count])]
+            for row in table.rows]
     widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
     lines = [_line(header, widths, lambda text: f"{BOLD}{text}{RESET}" if colors else text)]
     for row in body:

@@ -158,6 +158,10 @@ def parse(registry: Registry, words: list[str], line: str = "") -> Invocation:
     args, common = _parse_arguments(spec, command, rest)
     if common.get("help"):
         return _help_for(registry, typed, line)
+    if common.get("namespace") is not None:
+        from kfshell.names import check_name
+
+        check_name(common["namespace"], "namespace")
     return Invocation(
         spec=spec,
         command=command,

@@ -73,8 +73,16 @@ class Empty(Outcome):
 Result = Table | Object | Message | Empty
 
 
+# Columns whose cells are timestamps (RFC 3339): a table shows their age, scripts get the time itself
+# under this key (an age such as "42m" is stale the moment it is printed and cannot be compared).
+TIME_COLUMNS = {"AGE": "created"}
+
+
 def column_key(column: str) -> str:
-    return "_".join(column.strip().lower().split())
+    name = column.strip()
+    if name.upper() in TIME_COLUMNS:
+        return TIME_COLUMNS[name.upper()]
+    return "_".join(name.lower().split())
 
 
 def from_dict(data: Any, *, function: str = "the function") -> Result:

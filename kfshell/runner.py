@@ -1,7 +1,9 @@
 """Running command lines: the same path for the prompt, `-c`, argv and scripts on stdin.
 
-A line is parsed completely before anything on it runs (a typo at the end runs nothing). Each command's
-result is printed, its warnings go to stderr, a session switch it asks for is applied, and a failure is
+Each command is resolved and parsed when its turn comes, where the session is by then (after a `use`
+earlier on the line, in the namespace and context that `use` chose), so `use other; cmd-only-in-other`
+works. Before anything runs, the commands up to the first `use` are checked too, so a typo there runs
+nothing. Each command's result is printed, its warnings go to stderr, a session switch it asks for is applied, and a failure is
 shown as one line; the caller gets the exit status. Scripts stop at the first failure, naming its line,
 unless asked to keep going.
 """
@@ -30,24 +32,34 @@ class Runner:
 
         `where` ("line 3") prefixes error lines, for scripts. LeaveShell (from `exit`) passes through.
         """
-        from kfshell.parsing import parse, split_commands
+        from kfshell.parsing import split_commands
 
         try:
-            invocations = [parse(self.registry_for(words), words, " ".join(words))
-                           for words in split_commands(line)]
+            commands = split_commands(line)
+            for words in commands:  # checked ahead, where nothing can move the session yet
+                if words[0] == "use":
+                    break
+                self.parse(words)
         except KfError as err:
             return self._fail(err, where)
-        return self.run_invocations(invocations, keep_going=keep_going, where=where)
+        return first_failure((self._parse_and_run(words, where) for words in commands), keep_going)
+
+    def parse(self, words: list[str]) -> Invocation:
+        """`words` parsed against the commands of the place the session is in now."""
+        from kfshell.parsing import parse
+
+        return parse(self.registry_for(words), words, " ".join(words))
+
+    def _parse_and_run(self, words: list[str], where: str | None) -> int:
+        try:
+            invocation = self.parse(words)
+        except KfError as err:
+            return self._fail(err, where)
+        return self.run_one(invocation, where=where)
 
     def run_words(self, words: list[str]) -> int:
         """Run one command already split into words (argv mode: the user's shell did the quoting)."""
-        from kfshell.parsing import parse
-
-        try:
-            invocation = parse(self.registry_for(words), words, " ".join(words))
-        except KfError as err:
-            return self._fail(err, None)
-        return self.run_invocations([invocation])
+        return self._parse_and_run(words, None)
 
     def registry_for(self, words: list[str]) -> Registry:
         """The commands `words` are parsed against: with the cluster's Functions for the place the command

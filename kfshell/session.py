@@ -128,11 +128,19 @@ class Session:
             return client
 
     def tell_once(self, key: str, line: str) -> None:
-        """Print `kf: note: <line>` on stderr the first time `key` comes up in this session."""
+        """Print `kf: note: <line>` on stderr the first time `key` comes up for this kubeconfig user and
+        context: remembered in the state file, so a script's every `kf` call does not repeat it."""
+        scoped = f"{key}:{self.user_name() or ''}@{self.context or ''}"
         with self._lock:
-            if key in self._told:
+            if scoped in self._told:
                 return
-            self._told.add(key)
+            self._told.add(scoped)
+        try:
+            first = self.store.tell(scoped)
+        except OSError:
+            first = True  # no writable state: better said every time than never
+        if not first:
+            return
         self.env.stderr.write(f"kf: note: {line}\n")
         self.env.stderr.flush()
 
@@ -150,8 +158,12 @@ class Session:
 
     # ------------------------------------------------------------------------------------- switching
 
-    def use(self, namespace: str | None = None, context: str | None = None) -> None:
-        """Switch namespace and/or context; remembered in the state file unless the invocation is pinned."""
+    def use(self, namespace: str | None = None, context: str | None = None, *, explicit: bool = False) -> None:
+        """Switch namespace and/or context; remembered in the state file unless the invocation is pinned.
+
+        `explicit` (the `use` command) is remembered even then: the namespace for its context, and the
+        context as the current one unless only `--context` of this invocation chose it.
+        """
         if context is not None and context != self.context:
             self.kubeconfig().context(context)  # UsageError with "did you mean" for an unknown one
             self.context = context
@@ -162,6 +174,9 @@ class Session:
             self.namespace = namespace
         if not self.pinned:
             self.store.save(context=self.context, namespace=self.namespace)
+        elif explicit:
+            current = context is not None or not self.options.context
+            self.store.save(context=self.context, namespace=self.namespace, current=current)
         for listener in list(self._listeners):
             listener()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kfshell.errors import CommandFailed
-from kfshell.result import Empty, Object
+from kfshell.result import Message, Object
 
 if TYPE_CHECKING:
     from kfshell.registry import Invocation
@@ -35,7 +35,7 @@ def run(invocation: Invocation, session: Session) -> Result:
     namespace = invocation.args.get("namespace")
     context = invocation.args.get("context")
     if namespace is None and context is None:
-        return Object({"context": session.context, "namespace": session.namespace})
+        return where_now(invocation, session, "you are in")
     if context is not None:
         session.kubeconfig().context(context)  # an unknown context: UsageError with "did you mean"
     if namespace is not None:
@@ -43,8 +43,24 @@ def run(invocation: Invocation, session: Session) -> Result:
 
         check_name(namespace, "namespace")
         check_usable(session, namespace, context or session.context)
-    session.use(namespace=namespace, context=context)
-    return Empty()
+    session.use(namespace=namespace, context=context, explicit=True)
+    if session.pinned and context is None and session.options.context:
+        # `kf --context C use X`: this run is C's, and so is the namespace remembered (not the current context).
+        return where_now(invocation, session, f"{session.context} will now use")
+    return where_now(invocation, session, "now in")
+
+
+def where_now(invocation: Invocation, session: Session, saying: str) -> Result:
+    """Where the session is: one line for a person, the context and namespace for scripts (the namespace
+    is the name `-o name` prints)."""
+    fmt = invocation.output or session.output
+    if fmt == "name":
+        return Message(session.namespace)
+    if fmt in ("json", "yaml"):
+        return Object({"context": session.context, "namespace": session.namespace})
+    if saying.endswith("use"):
+        return Message(f"{saying} namespace {session.namespace}")
+    return Message(f"{saying} namespace {session.namespace} (context {session.context})")
 
 
 def check_usable(session: Session, namespace: str, context: str | None) -> None:
