@@ -5,7 +5,8 @@ files) is read once per process. The kf Functions deployed on the cluster (label
 for the session's namespace and kf-system are looked up once per place (context, namespace) and trusted
 for `FUNCTIONS_TTL` seconds: one round of two list calls, in parallel; a namespace the user may not list, or
 a cluster without the Function CRD, has none. Precedence (registry.SOURCE_RANK) then decides which spec
-of a name wins: the user's own, the namespace's, kf-system's, a package's, the built-in.
+of a name wins: the user's own, the namespace's, kf-system's, a package's, the built-in; a Function the
+caller does not trust (kfshell.trust) never wins over another spec of its name.
 
 Nothing here runs on the prompt's thread while the user types: the REPL's completion refresher fills the
 caches in the background (`command_items`), and commands that need an answer fetch it when they run. In
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kfshell.errors import CredentialsRefused, KfError, Unreachable
 from kfshell.privileges import Answers, Privileges
+from kfshell.trust import TrustStore
 
 if TYPE_CHECKING:
     from kfshell.dispatch.kubeless import FunctionRef
@@ -51,8 +53,10 @@ class Deployed:
         return next((r for r in self.refs if r.origin == origin), None)
 
 
-def find_deployed(api: Any, context: str | None, namespace: str | None) -> Deployed:
-    """List the kf Functions in `namespace` and kf-system (in parallel) and read their specs."""
+def find_deployed(api: Any, context: str | None, namespace: str | None, trust: TrustStore | None = None) -> Deployed:
+    """List the kf Functions in `namespace` and kf-system (in parallel) and read their specs.
+
+    `trust`: the caller's pins; without it only kf-system's Functions are trusted."""
     from kfshell import cluster
     from kfshell.dispatch import kubeless
 
@@ -64,12 +68,13 @@ def find_deployed(api: Any, context: str | None, namespace: str | None) -> Deplo
     except Exception as exc:  # noqa: BLE001 - transport errors become the KfError a person reads
         return Deployed(context, namespace, error=cluster.translate(exc))
     refs = [ref for refs in found for ref in refs]
-    specs, problems = specs_of(refs)
+    specs, problems = specs_of(refs, trust)
     return Deployed(context, namespace, tuple(refs), tuple(specs), tuple(problems))
 
 
-def specs_of(refs: Sequence[FunctionRef]) -> tuple[list[CommandSpec], list[str]]:
-    """CommandSpecs for Functions (source `namespace` or `kf-system`, runs `kubeless`, origin NS/NAME)."""
+def specs_of(refs: Sequence[FunctionRef], trust: TrustStore | None = None) -> tuple[list[CommandSpec], list[str]]:
+    """CommandSpecs for Functions (source `namespace` or `kf-system`, runs `kubeless`, origin NS/NAME), each
+    marked trusted or not by the caller's `trust` (kfshell.trust)."""
     from dataclasses import replace
 
     from kfshell.registry import SpecError, spec_from_dict
@@ -86,8 +91,15 @@ def specs_of(refs: Sequence[FunctionRef]) -> tuple[list[CommandSpec], list[str]]
         except SpecError as err:
             problems.append(f"Function {ref.origin}: {err}")
             continue
-        specs.append(replace(spec, version=ref.version, checksum=ref.checksum))
+        specs.append(replace(spec, version=ref.version, checksum=ref.checksum, trusted=is_trusted(ref, trust)))
     return specs, problems
+
+
+def is_trusted(ref: FunctionRef, trust: TrustStore | None) -> bool:
+    """Whether the caller trusts this Function with its current source (kf-system's by default)."""
+    if trust is None:
+        return ref.namespace == KF_SYSTEM
+    return trust.is_trusted(ref.namespace, ref.name, ref.source)
 
 
 class Catalog:
@@ -99,6 +111,7 @@ class Catalog:
         self._load_local = load_local
         self.local: Registry = load_local()
         self.privileges = Privileges()
+        self.trust = TrustStore(session.env.config_dir)
         self._deployed: dict[tuple[str | None, str | None], Deployed] = {}
         # (inputs, result) of the last registry() and visible(), kept by identity
         self._combined: tuple[Registry, Deployed, Registry] | None = None
@@ -144,7 +157,7 @@ class Catalog:
         except KfError as err:
             found = Deployed(context, namespace, error=err)
         else:
-            found = find_deployed(api, context, namespace)
+            found = find_deployed(api, context, namespace, self.trust)
         with self._lock:
             self._deployed[(context, namespace)] = found
         return found

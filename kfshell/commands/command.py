@@ -1,10 +1,12 @@
-"""`command list|describe|add|replace|upgrade|remove`: the commands kf knows, and adding your own.
+"""`command list|describe|add|replace|upgrade|trust|untrust|remove`: the commands kf knows, and adding your own.
 
 A command is a function module (the Kubeless Python contract plus `KF_COMMAND`). `add` puts one in a scope:
 `user` (your config dir, runs locally), `namespace` (a Kubeless Function in the current namespace, for everyone
 working there) or `cluster` (a Function in kf-system, for everyone). Where a name is defined more than once,
 the user's wins over the namespace's over kf-system's over an installed package's over the built-in.
-kfshell/command_store.py does the writing; kfshell/commands/command_views.py the listing.
+kfshell/command_store.py does the writing; kfshell/commands/command_views.py the listing;
+kfshell/commands/command_trust.py `trust`/`untrust` (kfshell.trust). Adding a Function to a namespace pins
+it for you (you supplied its source), not for anyone else.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 
 _SCOPE = {"name": "scope", "kind": "option", "flags": ["--scope"], "choices": ["user", "namespace", "cluster"],
           "help": "user (yours, runs here), namespace (the current one's Function) or cluster (kf-system's)"}
+_TRUST_SCOPE = {"name": "scope", "kind": "option", "flags": ["--scope"], "choices": ["namespace", "cluster"]}
 _NAME = {"name": "name", "required": True, "complete": "commands", "help": "the command's name"}
 _FILE = {"name": "file", "required": True, "complete": "files", "help": "the function module (.py)"}
 _SHA = {"name": "sha256", "kind": "option", "flags": ["--sha256"],
@@ -51,6 +54,10 @@ KF_COMMAND = {
          "arguments": _ADD_ARGS},
         {"name": "upgrade", "help": "give a command you added a new source (keeps its --requires and deps)",
          "arguments": [_NAME, _FILE, {**_SCOPE, "help": "which one, when several scopes define it"}, _SHA]},
+        {"name": "trust", "help": "let a namespace's Function run as you (pins its name and source's sha256)",
+         "arguments": [_NAME, {**_TRUST_SCOPE, "help": "namespace (default) or cluster (undo an untrust)"}]},
+        {"name": "untrust", "help": "stop a Function running as you (kf-system's are trusted until this)",
+         "arguments": [_NAME, {**_TRUST_SCOPE, "help": "namespace or cluster (default: the one that provides it)"}]},
         {"name": "remove", "help": "remove a command you added", "confirm": "remove command {name}",
          "arguments": [_NAME, {**_SCOPE, "help": "which one, when several scopes define it"},
                        {"name": "yes", "kind": "flag", "flags": ["-y", "--yes"], "help": "do not ask"}]},
@@ -71,6 +78,10 @@ def run(invocation: Invocation, session: Session) -> Result:
                         invocation.output or session.output)
     if sub == "remove":
         return remove(invocation, session)
+    if sub in ("trust", "untrust"):
+        from kfshell.commands.command_trust import trust
+
+        return trust(invocation, session, sub == "trust")
     return install(invocation, session, sub)
 
 
@@ -121,6 +132,8 @@ def _write(session: Session, invocation: Invocation, scope: str, source: Source,
         api = session.api(invocation.context)
         store.function_write(api, namespace, source, version, existing.raw if existing is not None else None)
         function = existing.where.partition("/")[2] if existing is not None else source.name
+        if session.catalog is not None:  # you gave kf this source yourself: you trust it (not others)
+            session.catalog.trust.trust(namespace, function, source.code)
         text = (f"{verb} {source.name}: Function {namespace}/{function} (version {version}, {short}); "
                 "it runs on the cluster once served, locally until then")
     _changed(session)

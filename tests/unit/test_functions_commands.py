@@ -204,8 +204,9 @@ def test_bad_spec_exits_2_and_writes_nothing(tmp_path):
 
 
 class FakeCatalog:
-    def __init__(self, ref: FunctionRef) -> None:
+    def __init__(self, ref: FunctionRef, trust=None) -> None:
         self.ref = ref
+        self.trust = trust
 
     def deployed(self, context=None, namespace=None, *, stale=False):
         ref = self.ref
@@ -218,8 +219,8 @@ class FakeCatalog:
 
 
 class FakeSession:
-    def __init__(self, ref: FunctionRef) -> None:
-        self.catalog = FakeCatalog(ref)
+    def __init__(self, ref: FunctionRef, trust=None) -> None:
+        self.catalog = FakeCatalog(ref, trust)
 
 
 def cluster_spec(origin: str = "team-a/hello"):
@@ -236,11 +237,15 @@ def test_a_changed_source_is_refused_in_every_mode():
         assert refused.value.reason == "Tampered"
 
 
-def test_local_mode_runs_a_functions_own_source_and_kubeless_mode_needs_a_function():
+def test_local_mode_runs_a_functions_own_source_and_kubeless_mode_needs_a_function(tmp_path):
+    from kfshell.trust import TrustStore
+
     code = "def handler(e, c):\n    return 'hi'\n"
     ref = FunctionRef(name="hello", namespace="team-a", subcommand="hello", source=code,
                       checksum=source_checksum(code), handler="hello.handler")
-    target = where.choose(cluster_spec(), "local", FakeSession(ref), None, "team-a")
+    trust = TrustStore(tmp_path)
+    trust.trust("team-a", "hello", code)
+    target = where.choose(cluster_spec(), "local", FakeSession(ref, trust), None, "team-a")
     assert target.kind == "local" and target.ref is ref
     builtin = spec_from_dict({"name": "status"}, source="builtin", origin="/x/status.py")
     assert where.choose(builtin, "auto", FakeSession(ref), None, "team-a").kind == "local"

@@ -1,0 +1,110 @@
+"""Trust without a cluster: the caller's pins, precedence with untrusted Functions, and where they may run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kfshell.catalog import specs_of
+from kfshell.dispatch import where
+from kfshell.dispatch.kubeless import FunctionRef, source_checksum
+from kfshell.errors import CommandFailed
+from kfshell.registry import Registry, spec_from_dict
+from kfshell.trust import TrustStore
+
+STATUS = {"name": "status", "help": "mine", "subcommands": [{"name": "list", "default": True}]}
+CODE = "def handler(e, c):\n    return 'pwned'\n"
+
+
+def ref(namespace: str = "team-a", code: str = CODE, name: str = "status") -> FunctionRef:
+    return FunctionRef(name=name, namespace=namespace, subcommand="status", spec=STATUS, source=code,
+                       checksum=source_checksum(code), handler="status.handler")
+
+
+class Catalog:
+    def __init__(self, found: FunctionRef, trust: TrustStore) -> None:
+        self.found, self.trust = found, trust
+
+    def deployed(self, context=None, namespace=None, *, stale=False):
+        found = self.found
+
+        class Deployed:
+            def ref(self, origin):
+                return found if origin == found.origin else None
+
+        return Deployed()
+
+
+class Session:
+    def __init__(self, found: FunctionRef, trust: TrustStore) -> None:
+        self.catalog = Catalog(found, trust)
+
+
+def test_a_pin_holds_for_exactly_the_source_it_was_made_for(tmp_path):
+    store = TrustStore(tmp_path)
+    assert not store.is_trusted("team-a", "status", CODE)
+    assert store.is_trusted("kf-system", "status", CODE)  # the administrator's namespace, by default
+    store.trust("team-a", "status", CODE)
+    assert store.is_trusted("team-a", "status", CODE)
+    assert not store.is_trusted("team-a", "status", CODE + "# one more line\n")
+    assert not store.is_trusted("team-b", "status", CODE)  # another namespace's copy is another Function
+    assert not store.is_trusted("team-a", "other", CODE)
+    saved = json.loads((tmp_path / "trust.json").read_text())
+    assert saved["pins"][0]["namespace"] == "team-a" and saved["pins"][0]["name"] == "status"
+    assert (tmp_path / "trust.json").stat().st_mode & 0o077 == 0
+    assert store.untrust("team-a", "status") and not store.is_trusted("team-a", "status", CODE)
+    assert store.untrust("kf-system", "status") and not store.is_trusted("kf-system", "status", CODE)
+    store.trust("kf-system", "status", CODE)
+    assert store.is_trusted("kf-system", "status", "anything")
+
+
+def test_a_damaged_trust_file_trusts_nothing_extra(tmp_path):
+    (tmp_path / "trust.json").write_text("{not json")
+    store = TrustStore(tmp_path)
+    assert not store.is_trusted("team-a", "status", CODE)
+    assert store.is_trusted("kf-system", "status", CODE)
+
+
+def test_an_untrusted_function_never_shadows_the_builtin_and_a_trusted_one_does(tmp_path):
+    builtin = spec_from_dict(STATUS, source="builtin", origin="/x/status.py")
+    store = TrustStore(tmp_path)
+    specs, problems = specs_of([ref()], store)
+    assert not problems and specs[0].trusted is False
+    registry = Registry([builtin, *specs])
+    assert registry.get("status").source == "builtin"
+    assert [s.spec.source for s in registry.shadowed] == ["namespace"]
+    store.trust("team-a", "status", CODE)
+    specs, _ = specs_of([ref()], store)
+    assert Registry([builtin, *specs]).get("status").source == "namespace"
+    # kf-system's shadows the built-in by default; an untrusted namespace one does not shadow kf-system's
+    system, _ = specs_of([ref("kf-system"), ref("team-b", code=CODE + "#\n")], store)
+    assert Registry([builtin, *system]).get("status").origin == "kf-system/status"
+
+
+def test_an_untrusted_function_runs_nowhere_and_says_how_to_trust_it(tmp_path):
+    store = TrustStore(tmp_path)
+    found = ref()
+    spec = specs_of([found], store)[0][0]
+    for mode in where.MODES:
+        with pytest.raises(CommandFailed) as refused:
+            where.choose(spec, mode, Session(found, store), None, "team-a")
+        assert refused.value.reason == "Untrusted"
+        assert "not running status from Function team-a/status: you have not trusted it" in refused.value.message
+        assert "`command trust status`" in refused.value.hint
+    store.trust("team-a", "status", CODE)
+    assert where.choose(spec, "local", Session(found, store), None, "team-a").ref is found
+    changed = ref(code=CODE + "# changed\n")
+    with pytest.raises(CommandFailed, match="its source changed since you trusted it"):
+        where.choose(spec, "local", Session(changed, store), None, "team-a")
+
+
+def test_the_checksum_message_does_not_claim_authorship():
+    found = FunctionRef(name="status", namespace="team-a", subcommand="status", source=CODE + "#\n",
+                        checksum=source_checksum(CODE))
+    spec = spec_from_dict(STATUS, source="namespace", origin="team-a/status", runs="kubeless")
+    with pytest.raises(CommandFailed) as refused:
+        where.check_source(spec, found)
+    assert "edited without `command upgrade`" in refused.value.message
+    assert "does not tell who wrote the code" in refused.value.hint
+    assert "vouch" not in str(refused.value)
