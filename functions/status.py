@@ -66,7 +66,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if sub == "health":
         return status_health(api, req.namespace, req.arg("component"))
     if sub == "info":
-        return status_info(api, req.namespace, req.arg("component"))
+        return status_info(api, req.namespace, req.arg("component"), server=req.server(api))
     raise fnkit.FunctionError("Usage", f"unknown subcommand 'status {sub}'", hint="use list, health or info")
 
 
@@ -264,10 +264,11 @@ def _concerns(event: dict[str, Any], workload: str, pods: set[Any]) -> bool:
 # ---- status info ----------------------------------------------------------------------------------------
 
 
-def status_info(api: Any, namespace: str, query: str) -> dict[str, Any]:
+def status_info(api: Any, namespace: str, query: str, *, server: str | None = None) -> dict[str, Any]:
+    """`server`: the API server as the caller reaches it (fnkit.Request.server), for the proxy URLs."""
     from kfshell.cluster import server_of
 
-
+    server = server or server_of(api)
     components, skipped = d.list_components(api, d.component_namespaces(namespace))
     chosen = [c for c in components if c.matches(query)]
     if not chosen:
@@ -286,7 +287,7 @@ def status_info(api: Any, namespace: str, query: str) -> dict[str, Any]:
         "images": sorted({image for c in chosen for image in c.images}),
         "services": [_service_info(s) for s in mine],
         "endpoints": _endpoints(slices.items, {s["metadata"]["name"] for s in mine}),
-        "urls": [url for s in mine for url in service_urls(s, server_of(api))],
+        "urls": [url for s in mine for url in service_urls(s, server)],
     }
     return _with_warnings(fnkit.object(info), skipped + services.skipped + slices.skipped)
 

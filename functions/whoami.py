@@ -23,7 +23,7 @@ KF_COMMAND = {
 
 @fnkit.entrypoint
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from kfshell.cluster import server_of, whoami
+    from kfshell.cluster import whoami
 
     req = fnkit.request(event)
     api = fnkit.api_client(event)
@@ -31,15 +31,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = config.context(req.context) if config is not None else None
     identity = whoami(api, fallback_user=ctx.user if ctx else None)
     runnable, total = command_count(req.data.get("commands"), api, req.namespace)
-    where = req.data.get("where") if isinstance(req.data.get("where"), dict) else {}
     info = {
         "user": identity.user,
         "groups": list(identity.groups),
         "identity_from": identity.source,
         "context": req.context or (ctx.name if ctx else ""),
         # The caller's own names for where they are win: on the cluster the function sees only its relay.
-        "cluster": where.get("cluster") or (ctx.cluster if ctx else ""),
-        "server": where.get("server") or server_of(api),
+        "cluster": req.where.get("cluster") or (ctx.cluster if ctx else ""),
+        "server": req.server(api),
         "namespace": req.namespace,
         "commands": f"{runnable} of {total}",
     }

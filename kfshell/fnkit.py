@@ -55,6 +55,19 @@ class Request:
         """The second command word (`list` in `status list`), or None."""
         return self.command[1] if len(self.command) > 1 else None
 
+    @property
+    def where(self) -> Mapping[str, Any]:
+        """The caller's own names for where they are (`cluster`, `server`), sent by the client."""
+        where = self.data.get("where")
+        return where if isinstance(where, Mapping) else {}
+
+    def server(self, api: Any) -> str:
+        """The API server's address as the caller reaches it: what a URL in an answer must be built on.
+        On the cluster a function's own client talks to an in-cluster address nobody outside can open."""
+        from kfshell.cluster import server_of
+
+        return str(self.where.get("server") or server_of(api))
+
     def arg(self, name: str, default: Any = None) -> Any:
         """An argument's value, `default` when it was not given (None counts as not given)."""
         value = self.args.get(name)

@@ -3,9 +3,9 @@
 Each command is resolved and parsed when its turn comes, where the session is by then (after a `use`
 earlier on the line, in the namespace and context that `use` chose), so `use other; cmd-only-in-other`
 works. Before anything runs, the commands up to the first `use` are checked too, so a typo there runs
-nothing. Each command's result is printed, its warnings go to stderr, a session switch it asks for is applied, and a failure is
-shown as one line; the caller gets the exit status. Scripts stop at the first failure, naming its line,
-unless asked to keep going.
+nothing. Each command's result is printed, its warnings go to stderr, a session switch it asks for is
+applied, and a failure is shown as one line; the caller gets the exit status. Scripts stop at the first
+failure, naming its line, unless asked to keep going.
 """
 
 from __future__ import annotations
