@@ -161,7 +161,7 @@ def check(obj: Any, source: str, namespace: str) -> Manifest:
         raise UsageError(f"{source}: an object needs apiVersion, kind and metadata.name", reason="Usage")
     if meta.get("namespace") and meta["namespace"] != namespace:
         raise UsageError(f"{source}: {obj['kind']} {meta['name']} names namespace {meta['namespace']}, "
-                         f"not the new project {namespace}", hint="drop metadata.namespace", reason="Usage")
+                         f"not {namespace} where it goes", hint="drop metadata.namespace", reason="Usage")
     placed = {**obj, "metadata": {**meta, "namespace": namespace}}
     return Manifest(obj=placed, source=source)
 
@@ -169,3 +169,45 @@ def check(obj: Any, source: str, namespace: str) -> Manifest:
 def _order(m: Manifest) -> tuple[int, str, str]:
     rank = _KIND_ORDER.index(m.kind) if m.kind in _KIND_ORDER else len(_KIND_ORDER)
     return rank, m.kind, m.name
+
+
+def load_one(text: str, source: str, kinds: dict[str, str], name: str | None, namespace: str,
+             command: str) -> Manifest:
+    """The one object of an input file (`train NAME FILE`), checked before anything is created.
+
+    `kinds` maps each accepted `apiVersion/kind` to how it is named in messages. A YAML error says where
+    (line and column); several documents, a kind the command does not take, or a metadata.name other than
+    `name` are usage errors. A missing name is filled from `name`.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        documents = [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UsageError(f"{source}{where} is not valid YAML: {problem}", hint="fix the file",
+                         reason="Usage") from None
+    wanted = " or ".join(sorted(set(kinds.values())))
+    if not documents:
+        raise UsageError(f"{source} is empty", hint=f"give one {wanted}", reason="Usage")
+    if len(documents) > 1:
+        raise UsageError(f"{source} holds {len(documents)} documents; {command} takes one {wanted}",
+                         hint="split the file, one object each", reason="Usage")
+    obj = documents[0]
+    if not isinstance(obj, dict):
+        raise UsageError(f"{source} is not a Kubernetes object (expected a mapping)", reason="Usage")
+    key = f"{obj.get('apiVersion')}/{obj.get('kind')}"
+    if key not in kinds:
+        what = f"a {obj.get('kind')} ({obj.get('apiVersion')})" if obj.get("kind") else "an object without a kind"
+        raise UsageError(f"{source} is {what}; {command} takes a {wanted}",
+                         hint=f"accepted: {', '.join(sorted(kinds))}", reason="Usage")
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    given = meta.get("name")
+    if name and given and given != name:
+        raise UsageError(f"{source} names the {obj['kind']} {given!r}, not {name!r}",
+                         hint="use the same name, or drop metadata.name from the file", reason="Usage")
+    obj = {**obj, "metadata": {**meta, "name": given or name}}
+    return check(obj, source, namespace)
