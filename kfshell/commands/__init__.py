@@ -11,4 +11,5 @@ CLIENT_COMMANDS = (
     "kfshell.commands.exit",
     "kfshell.commands.refresh",
     "kfshell.commands.command",
+    "kfshell.commands.projects",
 )
