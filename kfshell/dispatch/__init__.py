@@ -34,9 +34,6 @@ def run(invocation: Invocation, session: Session) -> Result:
             # user wait for a connect timeout twice. Other commands may work without it, so they run.
             raise unreachable
         check_allowed(invocation, catalog, context, namespace)
-    question = invocation.command.confirm_for(spec)
-    if question:
-        consent(question, invocation, session)
     data = request_data(invocation, session)
     if spec.name == "whoami" and catalog is not None:
         count = _command_count(catalog, context, namespace)
@@ -48,14 +45,33 @@ def run(invocation: Invocation, session: Session) -> Result:
     target = choose(spec, mode, session, context, namespace)
     from kfshell.spinner import spinning
 
-    with spinning(session.env.stderr, f"{invocation.title} ...", enabled=_shows_spinner(invocation, data)):
-        if target.kind == "kubeless":
-            raw = _call_cluster(spec, target, data, session, context, mode)
-        else:
-            from kfshell.dispatch import local
+    def call(request: dict[str, Any]) -> Result:
+        with spinning(session.env.stderr, f"{invocation.title} ...", enabled=_shows_spinner(invocation, request)):
+            if target.kind == "kubeless":
+                raw = _call_cluster(spec, target, request, session, context, mode)
+            else:
+                from kfshell.dispatch import local
 
-            raw = local.call(spec, data, session, function=target.ref)
-    return from_dict(raw, function=f"function {spec.name}")
+                raw = local.call(spec, request, session, function=target.ref)
+        return from_dict(raw, function=f"function {spec.name}")
+
+    question = invocation.command.confirm_for(spec)
+    # A dry run changes nothing, so it is never asked about.
+    if question and not invocation.args.get("dry_run") and not consented(invocation, session):
+        if _has_dry_run(invocation.command):
+            # Find out first whether there is anything to destroy: nobody is asked about what is not there
+            # (the dry run fails as the real run would, e.g. NotFound).
+            call({**data, "args": {**data["args"], "dry_run": True}})
+        consent(question, invocation, session)
+    return call(data)
+
+
+def consented(invocation: Invocation, session: Session) -> bool:
+    return bool(invocation.args.get("yes") or session.assume_yes)
+
+
+def _has_dry_run(command: Any) -> bool:
+    return any(arg.name == "dry_run" and arg.kind == "flag" for arg in command.arguments)
 
 
 def _shows_spinner(invocation: Invocation, data: dict[str, Any]) -> bool:
@@ -163,7 +179,7 @@ def _isatty(stream: Any) -> bool:
 
 def consent(question: str, invocation: Invocation, session: Session) -> None:
     """Ask before a destructive command; --yes (global or the command's own) answers for scripts."""
-    if invocation.args.get("yes") or session.assume_yes:
+    if consented(invocation, session):
         return
     try:
         text = question.format_map(_Placeholders(invocation.args))
