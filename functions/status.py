@@ -26,7 +26,7 @@ KF_COMMAND = {
             "default": True,
             "arguments": [
                 {"name": "component", "help": "show only this component (or notebook, job ...)",
-                 "complete": "components"},
+                 "complete": "workloads"},
             ],
         },
         {

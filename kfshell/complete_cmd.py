@@ -129,7 +129,16 @@ def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: Co
 
         return api_client(load_kubeconfig(place.kubeconfig, context, environ), context)
 
-    refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write)
+    def projects(api: Any, context: str | None, namespace: str | None) -> list[Any]:
+        from kfshell.completion.sessions import project_items
+        from kfshell.config import StateStore
+        from kfshell.env import Environment
+
+        used = StateStore(Environment(environ=dict(environ)).state_dir).load().used_in(context)
+        return project_items(api, None, used, namespace)
+
+    refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write,
+                          projects=projects)
     refresher.start(place.context, place.namespace)
     settled = False
     try:

@@ -49,6 +49,8 @@ class Refresher:
         share); replaces `commands`.
     on_change() is called (from a background thread) after each new snapshot and when `refreshing` flips.
     on_settled(snapshot) is called when a run's first full listing is in (e.g. to write the on-disk cache).
+    projects(api, context, namespace) -> `namespaces` items for a user who may not list namespaces
+        (kfshell.projects: what `projects` shows); without it only the current namespace is offered.
     discover(api) -> KindTable can replace API discovery (tests use it to hide a kind).
     source_kinds maps completion sources to the kinds that feed them (default: kinds.SOURCE_KINDS).
     """
@@ -63,6 +65,7 @@ class Refresher:
         command_items: Callable[[Any, str | None, str | None], list[Item]] | None = None,
         on_change: Callable[[], None] | None = None,
         on_settled: Callable[[Snapshot], None] | None = None,
+        projects: Callable[[Any, str | None, str | None], list[Item]] | None = None,
         discover: Callable[[Any], KindTable] = discover_kinds,
         source_kinds: Mapping[str, tuple[str, ...]] = SOURCE_KINDS,
         relist_interval: float = 30.0,
@@ -74,6 +77,7 @@ class Refresher:
         self._command_items = command_items
         self._on_change = on_change
         self._on_settled = on_settled
+        self._projects = projects
         self._discover = discover
         self._source_kinds = source_kinds
         self._relist_interval = relist_interval
@@ -176,6 +180,7 @@ class _Run:
         self._dirty: set[str] = set()
         self._complete: set[str] = set()
         self._fixed: dict[str, list[Item]] = {}  # sources computed once per run (contexts, kinds, commands)
+        self._found_projects: list[Item] | None = None  # `namespaces` for a user who may not list them
         self._wake = threading.Condition()
         self._setting_up = True
 
@@ -226,6 +231,7 @@ class _Run:
         for stream in self.streams:
             stream.start()
         self._set_fixed_commands(api)
+        self._find_projects(api)
         self._setting_up = False
         # Every stream may have answered while setting up: then no later change would notice it.
         self._maybe_settled(self.owner.current())
@@ -275,6 +281,24 @@ class _Run:
             self.error = _one_line(err)
             return
         self._set_fixed("commands", items)
+
+    def _find_projects(self, api: Any) -> None:
+        """Where the user may not list namespaces, the projects they may work in stand in for them."""
+        if self.owner._projects is None:
+            return
+        from kfshell.cluster import can_i
+
+        try:
+            if can_i(api, "list", "namespaces"):
+                return
+            found = self.owner._projects(api, self.context, self.namespace)
+        except Exception as err:  # noqa: BLE001 - no answer: the current namespace is still offered
+            self.error = _one_line(err)
+            return
+        with self._wake:
+            self._found_projects = list(found)
+            self._dirty.add("namespaces")
+            self._wake.notify_all()
 
     def _set_fixed(self, source: str, items: list[Item]) -> None:
         with self._wake:
@@ -347,8 +371,11 @@ class _Run:
             self.owner._on_settled(snapshot)
 
     def _own_namespaces(self) -> list[Item]:
-        """For a user who may not list namespaces: the one they work in still completes."""
-        return [Item(self.namespace, "Namespace  current")] if self.namespace else []
+        """For a user who may not list namespaces: their projects, and the one they work in."""
+        items = list(self._found_projects or ())
+        if self.namespace and not any(item.name == self.namespace for item in items):
+            items.append(Item(self.namespace, "Namespace  current"))
+        return items
 
 
 def permitted_commands(api: Any, commands: list[Any], namespace: str | None) -> list[Item]:

@@ -58,6 +58,16 @@ class CacheWriter:
         self.cache.write(self.current())
 
 
+def project_items(api: Any, user: str | None, used: Any, namespace: str | None) -> list[Item]:
+    """`namespaces` items from kfshell.projects: the list `projects` shows, with the role."""
+    from kfshell.cluster import whoami
+    from kfshell.projects import find_projects
+
+    me = whoami(api, fallback_user=user)
+    return [Item(p.name, f"Project  {p.role}")
+            for p in find_projects(api, me.user, me.groups, used=used, current=namespace)]
+
+
 def session_refresher(session: Any, registry: Any, invalidate: Callable[[], None] | None = None) -> Refresher:
     """A refresher for a kf `Session`: the session's kubeconfig and place, its own API client (so the
     shell's commands never queue behind watches), and the on-disk cache for `kf __complete`."""
@@ -84,6 +94,8 @@ def session_refresher(session: Any, registry: Any, invalidate: Callable[[], None
         command_items=catalog.command_items if catalog is not None else None,
         on_change=on_change,
         on_settled=lambda snapshot: writer.settled(snapshot),
+        projects=lambda api, context, namespace: project_items(
+            api, session.user_name(), session.store.load().used_in(context), namespace),
     )
     writer = CacheWriter(CompletionCache(cache_dir(session.env.environ)), refresher.current, CACHE_WRITE_INTERVAL)
     return refresher

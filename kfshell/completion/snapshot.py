@@ -30,6 +30,14 @@ SOURCES = (
     "commands",
     "kinds",
 )
+# Sources made of others, so an argument completes exactly what its command accepts (docs/architecture.md):
+# source → (the sources it joins, only the items in the snapshot's own namespace).
+DERIVED: Mapping[str, tuple[tuple[str, ...], bool]] = MappingProxyType({
+    # What `status list NAME` shows: a component, or a notebook, job, inference service or tensorboard.
+    "workloads": (("components", "notebooks", "jobs", "inferenceservices", "tensorboards"), False),
+    # What `remove NAME` removes: a component of the current namespace (not kubeflow's).
+    "namespace-components": (("components",), True),
+})
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,8 @@ class Snapshot:
     _indexes: Mapping[str, SourceIndex] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
+    # Derived sources, built on first use (a race builds one twice, harmlessly).
+    _derived: dict[str, SourceIndex] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -147,10 +157,30 @@ class Snapshot:
         )
 
     def index(self, source: str) -> SourceIndex:
+        if source in DERIVED:
+            return self._derived_index(source)
         return self._indexes.get(source, _EMPTY_INDEX)
 
     def get(self, source: str) -> tuple[Item, ...]:
+        if source in DERIVED:
+            return self._derived_index(source).items
         return self.items.get(source, ())
+
+    def is_complete(self, source: str) -> bool:
+        parts = DERIVED[source][0] if source in DERIVED else (source,)
+        return all(part in self.complete for part in parts)
+
+    def _derived_index(self, source: str) -> SourceIndex:
+        index = self._derived.get(source)
+        if index is None:
+            parts, here_only = DERIVED[source]
+            seen: dict[str, Item] = {}
+            for part in parts:
+                for item in self.items.get(part, ()):
+                    if not here_only or item.namespace == self.namespace:
+                        seen.setdefault(item.name, item)
+            index = self._derived[source] = SourceIndex(seen.values())
+        return index
 
     def count(self) -> int:
         return sum(len(values) for values in self.items.values())
