@@ -77,7 +77,7 @@ def _has_dry_run(command: Any) -> bool:
 def _shows_spinner(invocation: Invocation, data: dict[str, Any]) -> bool:
     """A command that waits for the cluster (it declares `--wait`) spins on a terminal unless told not to wait."""
     names = {arg.name for arg in invocation.command.arguments}
-    return bool(data.get("interactive")) and "wait" in names and not invocation.args.get("no_wait")
+    return bool(data.get("interactive")) and bool(names & {"wait", "no_wait"}) and not invocation.args.get("no_wait")
 
 
 def check_allowed(invocation: Invocation, catalog: Any, context: str | None, namespace: str | None) -> None:
