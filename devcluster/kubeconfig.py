@@ -1,8 +1,10 @@
-"""Kubeconfig files: the users' one (kf-admin, kf-alice, kf-bob) and one per control-plane component."""
+"""Kubeconfig files: the users' one (kf-admin, kf-alice, kf-alice-exec, kf-bob) and one per control-plane
+component."""
 
 from __future__ import annotations
 
 import base64
+import sys
 from pathlib import Path
 
 import yaml
@@ -43,14 +45,24 @@ def write_component(stem: str) -> Path:
     return path
 
 
+def exec_user(token_file: Path, *extra_args: str, api_version: str = "client.authentication.k8s.io/v1") -> dict:
+    """A user entry whose credentials come from devcluster/exec_plugin.py (an exec credential plugin)."""
+    return {"apiVersion": api_version, "command": sys.executable,
+            "args": [str(paths.SOURCE / "exec_plugin.py"), str(token_file), *extra_args],
+            "interactiveMode": "Never", "provideClusterInfo": False}
+
+
 def write_users() -> Path:
-    """The kubeconfig for people and tests: admin by certificate, alice and bob by bearer token."""
+    """The kubeconfig for people and tests: admin by certificate, alice and bob by bearer token, and alice
+    again through an exec plugin (context kf-alice-exec)."""
     users = [_cert_user("kf-admin", "admin")]
     for name in ("alice", "bob"):
         users.append({"name": f"kf-{name}", "user": {"token": (paths.PKI / f"{name}.token").read_text().strip()}})
+    users.append({"name": "kf-alice-exec", "user": {"exec": exec_user(paths.PKI / "alice.token")}})
     contexts = [
         {"name": "kf-admin", "context": {"cluster": CLUSTER, "user": "kf-admin", "namespace": "default"}},
         {"name": "kf-alice", "context": {"cluster": CLUSTER, "user": "kf-alice", "namespace": "alice"}},
+        {"name": "kf-alice-exec", "context": {"cluster": CLUSTER, "user": "kf-alice-exec", "namespace": "alice"}},
         {"name": "kf-bob", "context": {"cluster": CLUSTER, "user": "kf-bob", "namespace": "alice"}},
     ]
     _write(paths.KUBECONFIG, {"apiVersion": "v1", "kind": "Config", "clusters": [_cluster()], "users": users,

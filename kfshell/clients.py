@@ -1,5 +1,11 @@
-"""Building API clients: from a kubeconfig context, from the pod's service account, and the kubernetes
-package's own client where kf needs it (exec and auth-provider plugins; websocket calls).
+"""Building API clients: from a kubeconfig context (read as kubectl reads it), from the pod's service account,
+and the kubernetes package's own client where kf still needs it (auth-provider plugins; websocket calls).
+
+Kubeconfig fields, as client-go uses them: server (with a path prefix); certificate-authority-data over
+certificate-authority (the file is then not read), base64 with line breaks accepted as Go decodes it;
+insecure-skip-tls-verify refused together with a CA; tls-server-name; proxy-url, else HTTPS_PROXY/NO_PROXY
+(kfshell.proxies); client-certificate-data/-key-data over the files; token over tokenFile (re-read);
+username/password; exec plugins (kfshell.execcred); as, as-groups, as-uid, as-user-extra (Impersonate-*).
 
 `kfshell.cluster` re-exports these; import them from there.
 """
@@ -12,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kfshell import rest
+from kfshell import proxies, rest
 from kfshell.errors import UsageError
 from kfshell.kubeconfig import KubeConfig
 from kfshell.rest import RestClient
@@ -27,21 +33,38 @@ SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def api_client(kubeconfig: KubeConfig, context: str | None = None, *, read_timeout: float = READ_TIMEOUT,
-               pool_size: int = rest.DEFAULT_POOL_SIZE) -> RestClient:
+               pool_size: int = rest.DEFAULT_POOL_SIZE, environ: Mapping[str, str] | None = None) -> RestClient:
     """A client for `context` (default: the selected one) that fails fast: connect timeout `CONNECT_TIMEOUT`,
-    no retries, `read_timeout` for calls that name no timeout of their own; `pool_size` idle connections."""
+    no retries, `read_timeout` for calls that name no timeout of their own; `pool_size` idle connections.
+    `environ` (default os.environ) holds the proxy variables.
+
+    Every kubeconfig feature it honours applies to any connection made from it, websocket upgrades
+    included: `RestClient.open_connection()` and `RestClient.credential_headers()`."""
     name = kubeconfig.context(context).name
     user = kubeconfig.user(name)
-    if user.get("exec") or user.get("auth-provider"):
+    if user.get("auth-provider") and not user.get("exec"):
         return _client_via_kubernetes(kubeconfig, name, read_timeout, pool_size)
     server = kubeconfig.server(name)
     cluster = kubeconfig.cluster(name)
+    env = os.environ if environ is None else environ
     try:
+        _check_tls_settings(cluster)
         tls = _tls_context(cluster, user) if server.startswith("https:") else None
+        credentials = None
+        if user.get("exec"):
+            from kfshell.execcred import ExecCredentials
+
+            credentials = ExecCredentials(user["exec"], user=kubeconfig.context(name).user, cluster=cluster,
+                                          server=server, make_tls=lambda cert, key: _tls_context(
+                                              cluster, {"client-certificate-data": cert, "client-key-data": key},
+                                              encoded=False))
+        impersonate, uid, extra = _impersonation(user)
         return RestClient(server, ssl_context=tls, tls_server_name=cluster.get("tls-server-name") or None,
-                          token=_token_source(kubeconfig, name), authorization=_basic_auth(user),
-                          proxy=cluster.get("proxy-url") or None, connect_timeout=CONNECT_TIMEOUT,
-                          read_timeout=read_timeout, pool_size=pool_size)
+                          token=None if credentials else _token_source(kubeconfig, name),
+                          authorization=_basic_auth(user), credentials=credentials,
+                          proxy=proxies.choose(server, cluster.get("proxy-url") or None, env),
+                          impersonate=impersonate, impersonate_uid=uid, impersonate_extra=extra,
+                          connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout, pool_size=pool_size)
     except (OSError, ValueError) as err:  # ssl.SSLError and binascii.Error are among these
         why = f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.filename else str(err)
         raise UsageError(f"cannot use context {name!r}: {why}", hint="fix the kubeconfig",
@@ -110,25 +133,57 @@ class _DefaultTimeout:
         return getattr(self._pool, name)
 
 
-def _tls_context(cluster: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+def _check_tls_settings(cluster: Mapping[str, Any]) -> None:
+    if cluster.get("insecure-skip-tls-verify") and (cluster.get("certificate-authority")
+                                                    or cluster.get("certificate-authority-data")):
+        # kubectl refuses this too: a CA that is then not checked is a mistake, not a choice
+        raise ValueError("insecure-skip-tls-verify is set together with a certificate authority; remove one")
+
+
+def _tls_context(cluster: Mapping[str, Any], user: Mapping[str, Any], *, encoded: bool = True) -> Any:
+    """The TLS context: each `-data` field wins over its file (which is then not read), as in client-go."""
+    def data(entry: Mapping[str, Any], key: str) -> bytes | None:
+        value = entry.get(key)
+        if not value:
+            return None
+        return _decoded(value) if encoded else bytes(value)
+
+    ca_data = data(cluster, "certificate-authority-data")
+    cert_pem = data(user, "client-certificate-data")
+    key_pem = data(user, "client-key-data")
     return rest.tls_context(
-        ca_file=cluster.get("certificate-authority") or None,
-        ca_data=_decoded(cluster.get("certificate-authority-data")).decode() or None,
+        ca_file=None if ca_data else cluster.get("certificate-authority") or None,
+        ca_data=ca_data.decode() if ca_data else None,
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        cert_file=user.get("client-certificate") or None, key_file=user.get("client-key") or None,
-        cert_pem=_decoded(user.get("client-certificate-data")) or None,
-        key_pem=_decoded(user.get("client-key-data")) or None)
+        cert_file=None if cert_pem else user.get("client-certificate") or None,
+        key_file=None if key_pem else user.get("client-key") or None,
+        cert_pem=cert_pem, key_pem=key_pem)
 
 
 def _decoded(data: Any) -> bytes:
+    """base64 as Go's decoder reads kubeconfig bytes: line breaks (as `base64` writes them) are ignored."""
     import base64
 
-    if not data:
-        return b""
+    text = str(data).replace("\r", "").replace("\n", "")
     try:
-        return base64.b64decode(str(data), validate=True)
+        return base64.b64decode(text, validate=True)
     except ValueError as err:
         raise ValueError("certificate or key data in the kubeconfig is not base64") from err
+
+
+def _impersonation(user: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]] | None, str | None,
+                                                      dict[str, tuple[str, ...]]]:
+    """`as`, `as-groups`, `as-uid`, `as-user-extra` of a kubeconfig user: who the client acts as."""
+    name = user.get("as") or None
+    groups = tuple(str(g) for g in user.get("as-groups") or ())
+    uid = user.get("as-uid") or None
+    extra = {str(k): tuple(str(v) for v in (vs if isinstance(vs, list) else [vs]))
+             for k, vs in (user.get("as-user-extra") or {}).items()}
+    if not name:
+        if groups or uid or extra:
+            raise ValueError("as-groups, as-uid or as-user-extra need `as` (the user to act as)")
+        return None, None, {}
+    return (str(name), groups), uid, extra
 
 
 def _token_source(kubeconfig: KubeConfig, context: str) -> str | Callable[[], str | None] | None:

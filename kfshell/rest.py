@@ -19,8 +19,8 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlencode, urlsplit
 
 from kfshell.transport import (
     ConnectionPool,
@@ -33,11 +33,12 @@ from kfshell.transport import (
 )
 
 if TYPE_CHECKING:
+    import http.client
     import ssl
 
 __all__ = [
-    "DEFAULT_POOL_SIZE", "ApiError", "ConnectTimeoutError", "ImpersonationUnsupported", "ReadTimeoutError",
-    "Response", "RestClient", "TransportError", "error_class", "tls_context",
+    "DEFAULT_POOL_SIZE", "ApiError", "ConnectTimeoutError", "Credentials", "ImpersonationUnsupported",
+    "ReadTimeoutError", "Response", "RestClient", "TransportError", "error_class", "tls_context",
 ]
 
 # seconds: a float is the read timeout; a pair is (connect, read), as the kubernetes client's _request_timeout
@@ -98,19 +99,33 @@ def _with_kubernetes_base(base: type[Exception]) -> type[ApiError]:
     return type("ApiError", (ApiError, base), {"__module__": __name__})
 
 
+class Credentials(Protocol):
+    """Credentials that change while a client lives (an exec plugin's): see kfshell.execcred."""
+
+    def token(self) -> str | None: ...
+
+    def ssl_context(self) -> ssl.SSLContext | None: ...  # None: the client's own; else one with the cert
+
+    def unauthorized(self, token: str | None) -> bool: ...  # after a 401: True when worth one retry
+
+
 class RestClient:
     """Calls one API server with one set of credentials; thread-safe; connections are pooled and reused.
 
-    `token` is a bearer token, or a zero-argument callable returning the current one (token files and
-    plugins rotate them); `authorization` a fixed Authorization value (basic auth); `impersonate` a
-    (user, groups) pair sent as Impersonate-User and one Impersonate-Group line per group.
+    `token` is a bearer token, or a zero-argument callable returning the current one (token files rotate);
+    `credentials` an object giving the token and client certificate of the moment (exec plugins: re-run on a
+    401, the request then retried once); `authorization` a fixed Authorization value (basic auth);
+    `impersonate` a (user, groups) pair sent as Impersonate-User and one Impersonate-Group line per group,
+    with `impersonate_uid` and `impersonate_extra` (kubeconfig `as-uid`, `as-user-extra`).
     """
 
     def __init__(self, server: str, *, ssl_context: ssl.SSLContext | None = None,
                  tls_server_name: str | None = None, token: str | Callable[[], str | None] | None = None,
                  authorization: str | None = None, proxy: str | None = None, connect_timeout: float = 3.0,
                  read_timeout: float = 30.0, pool_size: int = DEFAULT_POOL_SIZE,
-                 impersonate: tuple[str, Sequence[str]] | None = None, _pool: ConnectionPool | None = None) -> None:
+                 impersonate: tuple[str, Sequence[str]] | None = None, impersonate_uid: str | None = None,
+                 impersonate_extra: Mapping[str, Sequence[str]] | None = None,
+                 credentials: Credentials | None = None, _pool: ConnectionPool | None = None) -> None:
         parts = urlsplit(server)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"the server address {server!r} is not an http(s) URL")
@@ -124,14 +139,17 @@ class RestClient:
         self._tls_server_name = tls_server_name
         self._token = token
         self._authorization = authorization
-        self._proxy = urlsplit(proxy) if proxy else None
-        if self._proxy is not None and (self._proxy.scheme not in ("http", "https") or not self._proxy.hostname):
-            raise ValueError(f"proxy {proxy!r} is not supported (only http:// proxies)")
+        from kfshell.proxies import parse as parse_proxy
+
+        self._proxy = parse_proxy(proxy) if proxy else None
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._pool = _pool or ConnectionPool(pool_size)
         self.impersonated_user = impersonate[0] if impersonate else None
         self.impersonated_groups = tuple(impersonate[1]) if impersonate else ()
+        self.impersonated_uid = impersonate_uid
+        self.impersonated_extra = {k: tuple(v) for k, v in (impersonate_extra or {}).items()}
+        self._credentials = credentials
         self.default_headers: dict[str, str] = {}  # sent with every call (per-call headers win)
 
     def __repr__(self) -> str:
@@ -142,6 +160,8 @@ class RestClient:
 
     def bearer_token(self) -> str | None:
         """The bearer token sent with each request, or None. Never log or print it."""
+        if self._credentials is not None:
+            return self._credentials.token() or None
         token = self._token() if callable(self._token) else self._token
         return token or None
 
@@ -151,7 +171,7 @@ class RestClient:
                           token=self._token, authorization=self._authorization,
                           proxy=self._proxy.geturl() if self._proxy else None,
                           connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-                          impersonate=(user, tuple(groups)), _pool=self._pool)
+                          impersonate=(user, tuple(groups)), credentials=self._credentials, _pool=self._pool)
 
     def set_default_header(self, name: str, value: str) -> None:
         """Send `name: value` with every call (as kubernetes' ApiClient.set_default_header)."""
@@ -194,12 +214,16 @@ class RestClient:
         target = self._prefix + path + _query_string(query)
         payload, content_type = _payload(body)
         lines = self._header_lines(headers, content_type)
+        retried = False
         while True:
+            tls = self._current_ssl()
             connection = self._pool.take()
+            if connection is not None and getattr(connection, "kf_tls", None) is not tls:
+                connection.close()  # made with a client certificate since renewed
+                connection = None
             reused = connection is not None
             if connection is None:
-                connection = connect(self.host, self.port, timeout=connect_timeout, ssl_context=self._ssl,
-                                     server_hostname=self._tls_server_name, proxy=self._proxy)
+                connection = self.open_connection(connect_timeout, tls)
             try:
                 connection.sock.settimeout(read_timeout)
                 connection.putrequest(method, target, skip_accept_encoding=True)
@@ -209,6 +233,12 @@ class RestClient:
                     connection.putheader("Content-Length", str(len(payload or b"")))
                 connection.endheaders(payload)
                 raw = connection.getresponse()
+                if raw.status == 401 and not retried and self._retry_unauthorized(lines):
+                    raw.read()
+                    self._pool.give(connection, not raw.will_close)
+                    retried = True
+                    lines = self._header_lines(headers, content_type)  # with the fresh credentials
+                    continue
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as err:
                 connection.close()
                 if reused:  # the server closed a keep-alive connection before reading this request
@@ -228,6 +258,36 @@ class RestClient:
     def close(self) -> None:
         """Close the idle connections (open answers keep theirs)."""
         self._pool.clear()
+
+    # ---- raw connections, for protocols of their own (websocket upgrades: exec, attach, port-forward) ----
+
+    def open_connection(self, connect_timeout: float | None = None,
+                        tls: ssl.SSLContext | None = None) -> http.client.HTTPConnection:
+        """A new connection to the API server as every call makes it: the kubeconfig's proxy (or the
+        environment's), TLS with its CA, server name and client certificate (a plugin's, renewed). Its
+        `.sock` is the connected socket. Send `credential_headers()` with whatever goes over it."""
+        tls = tls if tls is not None else self._current_ssl()
+        connection = connect(self.host, self.port, timeout=connect_timeout or self.connect_timeout,
+                             ssl_context=tls, server_hostname=self._tls_server_name, proxy=self._proxy)
+        connection.kf_tls = tls  # type: ignore[attr-defined]  # which client certificate it was made with
+        return connection
+
+    def credential_headers(self) -> list[tuple[str, str]]:
+        """Authorization and Impersonate-* header lines, as every call sends them (never log them)."""
+        return [line for line in self._header_lines(None, None) if line[0] != "User-Agent"]
+
+    def _current_ssl(self) -> ssl.SSLContext | None:
+        if self._ssl is None or self._credentials is None:
+            return self._ssl
+        return self._credentials.ssl_context() or self._ssl
+
+    def _retry_unauthorized(self, lines: list[tuple[str, str]]) -> bool:
+        """After a 401: whether the credentials were renewed (an exec plugin re-run) and the call is worth
+        repeating once."""
+        if self._credentials is None:
+            return False
+        sent = next((v for k, v in lines if k == "Authorization"), "")
+        return self._credentials.unauthorized(sent[len("Bearer "):] if sent.startswith("Bearer ") else None)
 
     # ---- the shape of kubernetes.client.ApiClient, for callers written against it -------------------
     # Transitional (dispatch/kubeless.py, completion/streams.py): new code calls request/stream.
@@ -292,6 +352,11 @@ class RestClient:
         if self.impersonated_user:
             lines.append(("Impersonate-User", self.impersonated_user))
             lines.extend(("Impersonate-Group", group) for group in self.impersonated_groups)
+            if self.impersonated_uid:
+                lines.append(("Impersonate-Uid", self.impersonated_uid))
+            for key, values in self.impersonated_extra.items():
+                name = "Impersonate-Extra-" + quote(key, safe="")  # keys are percent-encoded, as client-go does
+                lines.extend((name, value) for value in values)
         return lines
 
 def _query_string(query: Query) -> str:

@@ -46,18 +46,30 @@ class ReadTimeoutError(TransportError):
 
 def connect(host: str, port: int, *, timeout: float, ssl_context: ssl.SSLContext | None = None,
             server_hostname: str | None = None, proxy: SplitResult | None = None) -> http.client.HTTPConnection:
-    """A new connection to host:port: TCP (tunnelled through an http `proxy` when given), then TLS when
-    `ssl_context` is given, all within `timeout`. Failures raise TransportError naming host:port."""
+    """A new connection to host:port: TCP (tunnelled through `proxy` when given: kfshell.proxies), then TLS
+    when `ssl_context` is given, all within `timeout`. Failures raise TransportError naming host:port."""
     import http.client
     import ssl
 
-    if proxy is not None:
-        connection = http.client.HTTPConnection(proxy.hostname or "", proxy.port or 80, timeout=timeout)
-        connection.set_tunnel(host, port)
+    from kfshell import proxies
+
+    socks = proxy is not None and proxy.scheme.startswith("socks5")
+    if proxy is not None and not socks:
+        connection = http.client.HTTPConnection(proxy.hostname or "", proxies.port_of(proxy), timeout=timeout)
+        auth = proxies.basic_auth(proxy)
+        connection.set_tunnel(host, port, headers={"Proxy-Authorization": auth} if auth else None)
     else:
         connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.connect()
+        if socks:
+            import socket
+
+            assert proxy is not None
+            sock = socket.create_connection((proxy.hostname or "", proxies.port_of(proxy)), timeout)
+            connection.sock = sock
+            proxies.socks5_connect(sock, proxy, host, port)
+        else:
+            connection.connect()
     except TimeoutError:
         connection.close()
         raise ConnectTimeoutError(f"no connection within {timeout:g} s", host=host, port=port,

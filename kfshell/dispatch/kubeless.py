@@ -178,6 +178,11 @@ def call_function(api: ApiClient, namespace: str, function_name: str, request_da
     from kfshell import cluster
 
     token = cluster.bearer_token(api)
+    if getattr(api, "impersonated_user", None):
+        # The runtime acts as the token's owner, never as a kubeconfig `as` identity: never send it then.
+        raise NoBearerToken("your context impersonates another user (kubeconfig `as`), so a cluster function "
+                            "cannot act as that identity", hint="the command runs locally instead",
+                            reason="NoBearerToken")
     if not token:
         raise NoBearerToken(
             "your credentials are a client certificate, not a bearer token, so a cluster function cannot act "

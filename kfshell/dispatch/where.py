@@ -55,6 +55,14 @@ def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, name
     from kfshell.dispatch import kubeless
 
     api = session.api(context)
+    acting_as = getattr(api, "impersonated_user", None)
+    if acting_as:
+        # The function would verify the token and act as its owner, not as the kubeconfig's `as` identity.
+        if mode == "kubeless":
+            raise CommandFailed(f"cannot run {spec.name} on the cluster: {impersonation_note(acting_as)}",
+                                hint="--dispatch local runs it here", reason="NoBearerToken")
+        session.tell_once("impersonating", f"{impersonation_note(acting_as)}: commands run locally")
+        return Target("local", ref)
     if not cluster.bearer_token(api):
         if mode == "kubeless":
             raise CommandFailed(f"cannot run {spec.name} on the cluster: {NO_TOKEN}",
@@ -72,6 +80,10 @@ def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, name
                                 reason="Unavailable")
         return Target("local", ref)
     return Target("kubeless", ref)
+
+
+def impersonation_note(user: str) -> str:
+    return f"your context acts as {user} (kubeconfig `as`), which cluster functions cannot do for you"
 
 
 def function_of(spec: CommandSpec, session: Any, context: str | None, namespace: str | None) -> FunctionRef:
