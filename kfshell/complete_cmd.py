@@ -41,6 +41,9 @@ class Place:
 def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Entry point for `kf __complete …` (argv without `__complete`). Always exits 0."""
     out = stdout or sys.stdout
+    # An exec credential plugin must never prompt over the line being completed (kfshell.execcred); the
+    # detached refresher inherits this.
+    os.environ["KF_NO_PROMPT"] = "1"
     env = dict(os.environ if environ is None else environ)
     args = list(argv)
     if args[:1] == ["--refresh-cache"]:
