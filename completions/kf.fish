@@ -22,7 +22,7 @@ function __kf_static --description 'whether the cursor is at a command word or a
     string match -q -- '-*' (commandline -ct); and return 1
     set -l words (__kf_words)
     test (count $words) -eq 0; and return 0
-    test (count $words) -eq 1; and contains -- $words[1] command notebook status train
+    test (count $words) -eq 1; and contains -- $words[1] command notebook serve status tensorboard train
 end
 
 function __kf_static_at_command
@@ -69,12 +69,23 @@ complete -c kf -n '__kf_static_at_subcommand notebook' -a stop -d 'stop a notebo
 complete -c kf -n '__kf_static_at_subcommand notebook' -a describe -d 'a notebook\'s state and why, resources, volumes, pod, URL and conditions'
 complete -c kf -n '__kf_static_at_subcommand notebook' -a delete -d 'delete a notebook (its workspace PVC stays)'
 complete -c kf -n '__kf_static_at_command' -a projects -d 'the namespaces (projects) you may work in, and your role in each: owner, edit or view'
-complete -c kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers, the cluster\'s commands and your privileges, in the background'
+complete -c kf -n '__kf_static_at_command' -a refresh -d 'reload your commands, the cluster\'s, your privileges and the names completion offers'
 complete -c kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
+complete -c kf -n '__kf_static_at_command' -a serve -d 'model servers: serve NAME FILE | serve NAME --model-format F --storage-uri URI; ls, stop, start, describe, delete'
+complete -c kf -n '__kf_static_at_subcommand serve' -a create -d 'an InferenceService, checked by the server first; waits until it is Ready and prints its URL'
+complete -c kf -n '__kf_static_at_subcommand serve' -a ls -d 'inference services: ready, URL, model state, age'
+complete -c kf -n '__kf_static_at_subcommand serve' -a stop -d 'stop serving (the serving.kserve.io/stop annotation)'
+complete -c kf -n '__kf_static_at_subcommand serve' -a start -d 'serve a stopped service again'
+complete -c kf -n '__kf_static_at_subcommand serve' -a describe -d 'a service\'s URL, model, conditions and why it is not ready'
+complete -c kf -n '__kf_static_at_subcommand serve' -a delete -d 'delete an inference service'
 complete -c kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
 complete -c kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'
 complete -c kf -n '__kf_static_at_subcommand status' -a health -d 'per component: pods ready, restarts, recent warnings; exits 1 when something is unhealthy'
 complete -c kf -n '__kf_static_at_subcommand status' -a info -d 'a component\'s images, services, endpoints and URLs'
+complete -c kf -n '__kf_static_at_command' -a tensorboard -d 'TensorBoard servers: tensorboard NAME --logspath pvc://PVC/PATH | tensorboard NAME FILE; ls, delete'
+complete -c kf -n '__kf_static_at_subcommand tensorboard' -a create -d 'a Tensorboard reading logs from a PVC or an object store'
+complete -c kf -n '__kf_static_at_subcommand tensorboard' -a ls -d 'tensorboards: logs path, ready, age, URL path'
+complete -c kf -n '__kf_static_at_subcommand tensorboard' -a delete -d 'delete a tensorboard (the logs stay)'
 complete -c kf -n '__kf_static_at_command' -a train -d 'training jobs: train NAME FILE | train NAME --runtime R --script S; ls, runtimes, describe, delete'
 complete -c kf -n '__kf_static_at_subcommand train' -a create -d 'a TrainJob (or the TFJob/PyTorchJob a file declares), checked by the server before it is made'
 complete -c kf -n '__kf_static_at_subcommand train' -a ls -d 'jobs, newest first, finished ones too: state, nodes, duration, start time'
@@ -106,12 +117,23 @@ complete -c kubectl-kf -n '__kf_static_at_subcommand notebook' -a stop -d 'stop 
 complete -c kubectl-kf -n '__kf_static_at_subcommand notebook' -a describe -d 'a notebook\'s state and why, resources, volumes, pod, URL and conditions'
 complete -c kubectl-kf -n '__kf_static_at_subcommand notebook' -a delete -d 'delete a notebook (its workspace PVC stays)'
 complete -c kubectl-kf -n '__kf_static_at_command' -a projects -d 'the namespaces (projects) you may work in, and your role in each: owner, edit or view'
-complete -c kubectl-kf -n '__kf_static_at_command' -a refresh -d 'reload the names completion offers, the cluster\'s commands and your privileges, in the background'
+complete -c kubectl-kf -n '__kf_static_at_command' -a refresh -d 'reload your commands, the cluster\'s, your privileges and the names completion offers'
 complete -c kubectl-kf -n '__kf_static_at_command' -a remove -d 'remove a component\'s Deployments, Services and ConfigMaps from the current namespace'
+complete -c kubectl-kf -n '__kf_static_at_command' -a serve -d 'model servers: serve NAME FILE | serve NAME --model-format F --storage-uri URI; ls, stop, start, describe, delete'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a create -d 'an InferenceService, checked by the server first; waits until it is Ready and prints its URL'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a ls -d 'inference services: ready, URL, model state, age'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a stop -d 'stop serving (the serving.kserve.io/stop annotation)'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a start -d 'serve a stopped service again'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a describe -d 'a service\'s URL, model, conditions and why it is not ready'
+complete -c kubectl-kf -n '__kf_static_at_subcommand serve' -a delete -d 'delete an inference service'
 complete -c kubectl-kf -n '__kf_static_at_command' -a status -d 'Kubeflow components and your services: list, health, info'
 complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a list -d 'components with ready/desired replicas, age and version; notebooks, jobs, services'
 complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a health -d 'per component: pods ready, restarts, recent warnings; exits 1 when something is unhealthy'
 complete -c kubectl-kf -n '__kf_static_at_subcommand status' -a info -d 'a component\'s images, services, endpoints and URLs'
+complete -c kubectl-kf -n '__kf_static_at_command' -a tensorboard -d 'TensorBoard servers: tensorboard NAME --logspath pvc://PVC/PATH | tensorboard NAME FILE; ls, delete'
+complete -c kubectl-kf -n '__kf_static_at_subcommand tensorboard' -a create -d 'a Tensorboard reading logs from a PVC or an object store'
+complete -c kubectl-kf -n '__kf_static_at_subcommand tensorboard' -a ls -d 'tensorboards: logs path, ready, age, URL path'
+complete -c kubectl-kf -n '__kf_static_at_subcommand tensorboard' -a delete -d 'delete a tensorboard (the logs stay)'
 complete -c kubectl-kf -n '__kf_static_at_command' -a train -d 'training jobs: train NAME FILE | train NAME --runtime R --script S; ls, runtimes, describe, delete'
 complete -c kubectl-kf -n '__kf_static_at_subcommand train' -a create -d 'a TrainJob (or the TFJob/PyTorchJob a file declares), checked by the server before it is made'
 complete -c kubectl-kf -n '__kf_static_at_subcommand train' -a ls -d 'jobs, newest first, finished ones too: state, nodes, duration, start time'
