@@ -143,6 +143,15 @@ def load_completer(registry: Registry, session: Session, invalidate: Callable[[]
     return make_completer(registry, session, invalidate)
 
 
+def _tab_bindings() -> Any:
+    """TAB as pgcli and fish have it (kfshell.completion.keys), when completion is installed."""
+    try:
+        from kfshell.completion.keys import tab_bindings
+    except ImportError:
+        return None
+    return tab_bindings()
+
+
 def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
     """The interactive loop; returns the exit status of the shell (0 unless `exit N`)."""
     env = session.env
@@ -162,6 +171,7 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
         color_depth=None if env.colors else ColorDepth.DEPTH_1_BIT,
         complete_while_typing=True,
         bottom_toolbar=lambda: toolbar(session, probe),
+        key_bindings=_tab_bindings(),
     )
 
     def invalidate() -> None:
