@@ -26,6 +26,27 @@ class Runner:
     def __init__(self, session: Session, registry: Registry) -> None:
         self.session = session
         self.registry = registry
+        self._user_commands = self._user_commands_stamp()
+
+    def _user_commands_stamp(self) -> int | None:
+        env = getattr(self.session, "env", None)
+        try:
+            return (env.config_dir / "commands").stat().st_mtime_ns if env is not None else None
+        except OSError:
+            return None
+
+    def notice_user_commands(self) -> None:
+        """Reload the local commands when the user's command directory changed since they were read
+        (`command add` in another terminal): one stat per line run."""
+        catalog = getattr(self.session, "catalog", None)
+        stamp = self._user_commands_stamp()
+        if catalog is None or stamp == self._user_commands:
+            return
+        self._user_commands = stamp
+        catalog.reload()
+        refresher = getattr(self.session, "refresher", None)
+        if refresher is not None:
+            refresher.refresh()  # completion offers the new command names too
 
     def run_line(self, line: str, *, keep_going: bool = False, where: str | None = None) -> int:
         """Run every command on `line`; the first failure's status (stops there unless keep_going).
@@ -34,6 +55,7 @@ class Runner:
         """
         from kfshell.parsing import split_commands
 
+        self.notice_user_commands()
         try:
             commands = split_commands(line)
             for words in commands:  # checked ahead, where nothing can move the session yet
@@ -59,6 +81,7 @@ class Runner:
 
     def run_words(self, words: list[str]) -> int:
         """Run one command already split into words (argv mode: the user's shell did the quoting)."""
+        self.notice_user_commands()
         return self._parse_and_run(words, None)
 
     def registry_for(self, words: list[str]) -> Registry:

@@ -13,14 +13,15 @@ if TYPE_CHECKING:
 
 KF_COMMAND = {
     "name": "refresh",
-    "help": "reload the names completion offers, the cluster's commands and your privileges, in the background",
+    "help": "reload your commands, the cluster's, your privileges and the names completion offers",
     "arguments": [],
 }
 
 
 def run(invocation: Invocation, session: Session) -> Result:
     if session.catalog is not None:
-        session.catalog.forget()  # the cluster's Functions and your privileges are asked for again too
+        # Your own command files are read again, and the cluster's Functions and your privileges asked for.
+        session.catalog.reload()
     refresher = session.refresher
     if refresher is None:
         return Message("nothing to refresh: completion runs only at the kf> prompt")
