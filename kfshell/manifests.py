@@ -202,7 +202,8 @@ def load_one(text: str, source: str, kinds: dict[str, str], name: str | None, na
     key = f"{obj.get('apiVersion')}/{obj.get('kind')}"
     if key not in kinds:
         what = f"a {obj.get('kind')} ({obj.get('apiVersion')})" if obj.get("kind") else "an object without a kind"
-        raise UsageError(f"{source} is {what}; {command} takes a {wanted}",
+        article = "an" if wanted[:1] in "AEIOU" else "a"
+        raise UsageError(f"{source} is {what}; {command} takes {article} {wanted}",
                          hint=f"accepted: {', '.join(sorted(kinds))}", reason="Usage")
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     given = meta.get("name")
