@@ -299,7 +299,7 @@ def test_commands_never_import_kubernetes(server, tmp_path):
     assert done.stdout.strip() == "[]"
 
 
-def test_exec_plugins_run_through_kubernetes_and_kf_makes_the_calls(server, tmp_path):
+def test_exec_plugins_run_without_kubernetes_and_kf_makes_the_calls(server, tmp_path):
     plugin = tmp_path / "plugin.py"
     plugin.write_text("import json\nprint(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
                       "'kind': 'ExecCredential', 'status': {'token': 'from-plugin'}}))\n")
