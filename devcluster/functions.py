@@ -243,12 +243,17 @@ def _ensure_relay(netns: fnhost.NetnsHost) -> None:
     fingerprint = _fingerprint(argv[1:], _netns_id(netns))
     if _keep_or_stop(RELAY, fingerprint):
         return
-    PROCESSES.start(RELAY, argv, env, identity=argv[1:], fingerprint=fingerprint, cwd=paths.ROOT)
-    fnhost.wait_until(lambda: _port_open(netns.gateway, paths.API_PORT) or PROCESSES.pid(RELAY) is None, 10,
-                      f"the relay to listen on {listen}")
-    if PROCESSES.pid(RELAY) is None:
-        raise FunctionsError(f"the relay to the API server did not start; log {PROCESSES.log(RELAY)}:\n"
-                             f"{PROCESSES.tail(RELAY)}")
+    from devcluster import relay
+
+    log = PROCESSES.log(RELAY)
+    since = log.stat().st_size if log.exists() else 0
+    pid = PROCESSES.start(RELAY, argv, env, identity=argv[1:], fingerprint=fingerprint, cwd=paths.ROOT)
+    # Judged by the relay itself (its "listening" line, then the port), not by its pid file or by a port
+    # that another checkout's relay may be holding.
+    try:
+        relay.wait_started(pid, log, since, listen)
+    except relay.RelayFailed as err:
+        raise FunctionsError(f"the relay to the API server did not start: {err} (log {log})") from None
 
 
 def _ensure_runtime(function: BuiltinFunction, netns: fnhost.NetnsHost, kubeconfig: Path) -> None:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class TcpRelay:
@@ -73,6 +76,65 @@ class TcpRelay:
             for s in self._open:
                 s.close()
             self._open.clear()
+
+
+class RelayFailed(Exception):
+    """The relay process did not start listening; the message is its own last log line."""
+
+
+def listening_line(listen: str) -> str:
+    """What `main` prints once it listens on `listen` (HOST:PORT): the sign it started, in its log."""
+    return f"relay: {listen} -> "
+
+
+def wait_started(pid: int, log: Path, since: int, listen: str, timeout: float = 10.0) -> None:
+    """Wait until the relay with `pid` says in its `log` (the part written after byte `since`) that it
+    listens on `listen` and the port answers; RelayFailed with its own last line if it exits first or
+    does not listen in time. A port that answers is not enough: another checkout's relay may hold it."""
+    host, port = parse_address(listen)
+    deadline = time.monotonic() + timeout
+    while True:
+        written = _read_from(log, since)
+        if listening_line(listen) in written and _answers(host, port):
+            return
+        if _exited(pid):
+            raise RelayFailed(_last_line(_read_from(log, since)) or f"it exited (pid {pid}) without a word")
+        if time.monotonic() > deadline:
+            raise RelayFailed(f"it did not listen on {listen} within {timeout:g}s"
+                              + (f"; it last said: {_last_line(written)}" if _last_line(written) else ""))
+        time.sleep(0.05)
+
+
+def _read_from(log: Path, since: int) -> str:
+    try:
+        with open(log, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("--- ")]
+    return lines[-1].strip() if lines else ""
+
+
+def _exited(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    if state == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # our own child: reap it
+        return True
+    return False
+
+
+def _answers(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
 
 
 def parse_address(text: str) -> tuple[str, int]:
