@@ -232,6 +232,15 @@ class Response:
 
     release_conn = close
 
+    def detach(self) -> tuple[Any, Any]:
+        """Take over the connection after a protocol upgrade (101, websockets): `(socket, reader)`.
+
+        Read through `reader` (it may already hold bytes the server sent after its answer), write to
+        `socket`; the connection never goes back to the pool, and closing both is the caller's job.
+        """
+        self._done = None
+        return self._connection.sock, self._raw.fp
+
     def getheaders(self) -> dict[str, str]:
         return dict(self.headers)
 
