@@ -10,8 +10,9 @@ Most data scientists may not list namespaces, so listing them is only one of the
 Every way the user may not take (403), or that is not there (404, no answer), simply finds nothing.
 
 Each candidate then gets the user's role there, checked with SelfSubjectAccessReviews (two per namespace,
-in parallel): `owner` (their Profile, or a KFAM admin binding), `edit` (may create pods), `view` (may list
-pods). A candidate where the user may do neither is left out: it is not somewhere they can work.
+in parallel): `owner` (their Profile, a KFAM admin binding, or the `owner` annotation the profile controller
+puts on the namespace, read where the user may read it), `edit` (may create pods), `view` (may list pods).
+A candidate where the user may do neither is left out: it is not somewhere they can work.
 
 Used by the `projects` command and by `use <TAB>` (the `namespaces` completion source when the user may
 not list namespaces), so both offer the same list. Runs only when asked, or on the completion
@@ -39,7 +40,7 @@ class Project:
 
     name: str
     role: str  # owner | edit | view
-    found: tuple[str, ...]  # profile, kfam, rolebinding, namespaces, used, current
+    found: tuple[str, ...]  # profile, kfam, rolebinding, namespaces, used, current, owner-annotation
 
 
 def find_projects(api: Any, user: str | None, groups: Sequence[str] = (), *, used: Iterable[str] = (),
@@ -62,6 +63,13 @@ def find_projects(api: Any, user: str | None, groups: Sequence[str] = (), *, use
     if current:
         found.setdefault(current, set()).add("current")
     roles = roles_in(api, sorted(found))
+    # Kubeflow's profile controller annotates a profile's namespace with its owner; a user may read it
+    # where they may read the namespace (kubeflow-view allows that much), unlike the Profile itself.
+    owners = parallel(lambda name: _quietly(_annotated_owner, api, name, ()), sorted(roles), workers=6)
+    for name, owner in zip(sorted(roles), owners, strict=True):
+        if owner and owner[0][1] == user:
+            found[name].add("owner-annotation")
+            claimed[name] = "owner"
     projects = []
     for name in sorted(found):
         role = roles.get(name)
@@ -157,6 +165,14 @@ def _rolebindings(api: Any, user: str | None, groups: Sequence[str]) -> list[tup
 def _names_me(subject: dict[str, Any], user: str | None, groups: Sequence[str]) -> bool:
     kind, name = subject.get("kind"), subject.get("name")
     return (kind == "User" and name == user) or (kind == "Group" and name in groups)
+
+
+def _annotated_owner(api: Any, namespace: str, _groups: Sequence[str]) -> list[tuple[str, str]]:
+    from kfshell.cluster import request_json
+
+    found = request_json(api, "GET", f"/api/v1/namespaces/{namespace}")
+    owner = ((found.get("metadata") or {}).get("annotations") or {}).get("owner")
+    return [(namespace, owner)] if owner else []
 
 
 def _namespaces(api: Any, user: str | None, groups: Sequence[str]) -> list[tuple[str, str]]:
