@@ -30,20 +30,44 @@ def _ready(admin, ns: str, name: str, replicas: int, controller: bool) -> None:
         set_status(admin, _nb_path(ns, name), {"readyReplicas": replicas})
 
 
-def test_alice_creates_lists_stops_starts_describes_and_deletes_a_notebook(kubeconfig, admin, namespace):
-    controller = controller_running("notebook")
-    made = kf(kubeconfig, "kf-alice", "notebook create nb1 --image pytorch --cpu 1 --memory 2Gi --gpu 1 "
+@pytest.fixture
+def volume_for(admin, namespace):
+    """Pre-bind a PersistentVolume to a claim (the dev cluster has no provisioner; an unbound claim keeps a pod
+    from being scheduled); the volumes are deleted afterwards."""
+    from kfshell.cluster import request_json
+
+    made: list[str] = []
+
+    def bind(claim: str, size: str) -> None:
+        name = f"{namespace}-{claim}"
+        request_json(admin, "POST", "/api/v1/persistentvolumes", body={
+            "metadata": {"name": name}, "spec": {
+                "capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                "hostPath": {"path": f"/tmp/{name}"}, "claimRef": {"namespace": namespace, "name": claim}}})
+        made.append(name)
+
+    yield bind
+    for name in made:
+        if get(admin, f"/api/v1/persistentvolumes/{name}"):
+            request_json(admin, "DELETE", f"/api/v1/persistentvolumes/{name}")
+
+
+def test_alice_creates_lists_stops_starts_describes_and_deletes_a_notebook(kubeconfig, admin, namespace,
+                                                                           volume_for):
+    controller = controller_running("notebook-controller")
+    volume_for("nb1-workspace", "1Gi")
+    made = kf(kubeconfig, "kf-alice", "notebook create nb1 --image pytorch --cpu 1 --memory 2Gi "
               "--volume 1Gi --no-wait", namespace)
     assert made.status == 0, made.error
     nb = get(admin, _nb_path(namespace, "nb1"))
     container = nb["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "kubeflownotebookswg/jupyter-pytorch-full:v1.10.0"
-    assert container["resources"]["limits"] == {"cpu": "1.2", "memory": "2.4Gi", "nvidia.com/gpu": "1"}
+    assert container["resources"]["limits"] == {"cpu": "1.2", "memory": "2.4Gi"}
     assert names(admin, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims") == ["nb1-workspace"]
 
     _ready(admin, namespace, "nb1", 1, controller)
     row = kf(kubeconfig, "kf-alice", "notebook ls", namespace).row(name="nb1")
-    assert (row["state"], row["cpu"], row["memory"], row["gpu"]) == ("ready", "1", "2Gi", "1")
+    assert (row["state"], row["cpu"], row["memory"], row["gpu"]) == ("ready", "1", "2Gi", "0")
     assert row["url"] == f"/notebook/{namespace}/nb1/"
     assert kf(kubeconfig, "kf-alice", "status list", namespace).row(name="nb1")["type"] == "notebook"
 
@@ -80,8 +104,10 @@ def test_alice_creates_lists_stops_starts_describes_and_deletes_a_notebook(kubec
 
 
 def test_bob_may_list_but_is_refused_every_change_with_the_permission_named(kubeconfig, admin, namespace):
-    assert kf(kubeconfig, "kf-alice", "notebook create nb2 --no-volume --no-wait", namespace).status == 0
-    assert kf(kubeconfig, "kf-bob", "notebook ls", namespace).row(name="nb2")["state"].startswith("waiting")
+    assert kf(kubeconfig, "kf-alice", "notebook create nb2 --gpu 2 --no-volume --no-wait", namespace).status == 0
+    limits = get(admin, _nb_path(namespace, "nb2"))["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "0.6", "memory": "1.2Gi", "nvidia.com/gpu": "2"}
+    assert kf(kubeconfig, "kf-bob", "notebook ls", namespace).row(name="nb2")["image"] == "jupyter-scipy:v1.10.0"
     for line, verb in (("notebook create nb3 --no-wait", "create"), ("notebook stop nb2", "patch"),
                        ("notebook start nb2", "patch"), ("notebook delete nb2 --yes", "delete")):
         refused = kf(kubeconfig, "kf-bob", line, namespace)

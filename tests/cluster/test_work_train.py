@@ -1,15 +1,17 @@
-"""`train` against the dev cluster's real TrainJob, PyTorchJob and TFJob CRDs, as alice and as bob.
+"""`train` against the dev cluster's TrainJob, PyTorchJob and TFJob CRDs, as alice and as bob.
 
-Where no Trainer controller runs, the tests write a TrainJob's status through the status subresource, as the
-controller would (conditions Complete / Failed), and say so.
+Where Trainer and JobSet run, a TrainJob becomes a JobSet whose pods KWOK completes (or fails, for a pod
+annotated with an exit code); where they do not, the tests write the TrainJob's status through the status
+subresource, as the controller would (conditions Complete / Failed), and say so.
 """
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.cluster.kf_general import kf, text_of
-from tests.cluster.work_helpers import Background, get, names, set_status
+from tests.cluster.work_helpers import Background, controller_running, get, names, set_status
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -52,10 +54,10 @@ def test_alice_trains_from_a_script_and_from_files_and_sees_the_history(kubeconf
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     made = kf(kubeconfig, "kf-alice", f"train mnist --runtime torch-distributed --script {script} --nodes 2 "
-              "--gpus 1 -- --epochs 3", namespace)
+              "-- --epochs 3", namespace)
     assert made.status == 0, made.error
     trainer = get(admin, _jobs(namespace, "mnist"))["spec"]["trainer"]
-    assert trainer["numNodes"] == 2 and trainer["resourcesPerNode"] == {"limits": {"nvidia.com/gpu": 1}}
+    assert trainer["numNodes"] == 2
     assert trainer["command"][:2] == ["bash", "-c"] and SCRIPT in trainer["command"][2]
     assert trainer["command"][3:] == ["train.py", "--epochs", "3"]
 
@@ -66,13 +68,16 @@ def test_alice_trains_from_a_script_and_from_files_and_sees_the_history(kubeconf
     legacy.write_text(PYTORCHJOB)
     assert kf(kubeconfig, "kf-alice", f"train legacy {legacy}", namespace).status == 0
 
-    # No Trainer controller here: finish one job on its status subresource as the controller would.
-    set_status(admin, _jobs(namespace, "mnist"), _ended("Complete"))
+    if controller_running("trainer-controller"):  # the JobSet's pods complete (KWOK)
+        wait_for(lambda: kf(kubeconfig, "kf-alice", "train ls", namespace).row(name="mnist")["state"] == "Complete",
+                 timeout=120, interval=2, what="TrainJob mnist to complete")
+    else:  # no Trainer controller here: finish the job on its status subresource as the controller would
+        set_status(admin, _jobs(namespace, "mnist"), _ended("Complete"))
     listed = kf(kubeconfig, "kf-alice", "train ls", namespace)
     assert listed.status == 0
     assert {r["name"] for r in listed.rows()} == {"mnist", "from-file", "legacy"}
     assert listed.row(name="mnist")["state"] == "Complete" and listed.row(name="mnist")["nodes"] == "2"
-    assert listed.row(name="from-file")["state"] == "Created"
+    assert listed.row(name="from-file")["state"] in ("Created", "Running", "Complete")
     assert listed.row(name="legacy")["kind"] == "PyTorchJob"
     started = [r["started"] for r in listed.rows()]
     assert started == sorted(started, reverse=True)  # newest first
@@ -87,19 +92,51 @@ def test_alice_trains_from_a_script_and_from_files_and_sees_the_history(kubeconf
              what="the PyTorchJob deleted")
 
 
+EXIT_CODE = "devcluster.kf.kubeflow.org/exit-code"  # KWOK fails a pod annotated so (devcluster/kwok)
+
+
+def _failing_job(admin, namespace: str) -> str:
+    """A TrainJob whose node pods fail at once: torch-distributed copied as a namespaced runtime whose Jobs do
+    not retry, and the node pods annotated with an exit code."""
+    from kfshell.cluster import request_json
+
+    base = "/apis/trainer.kubeflow.org/v1alpha1"
+    spec = request_json(admin, "GET", f"{base}/clustertrainingruntimes/torch-distributed")["spec"]
+    for job in spec["template"]["spec"]["replicatedJobs"]:
+        job["template"].setdefault("spec", {})["backoffLimit"] = 0
+    request_json(admin, "POST", f"{base}/namespaces/{namespace}/trainingruntimes", body={
+        "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainingRuntime",
+        "metadata": {"name": "torch-no-retry"}, "spec": spec})
+    pod = {"metadata": {"annotations": {EXIT_CODE: "3"}}}
+    job = yaml.safe_load(TRAINJOB.format(name="waited"))
+    job["spec"]["runtimeRef"] = {"name": "torch-no-retry", "kind": "TrainingRuntime"}
+    job["spec"]["runtimePatches"] = [{"manager": "kf.kubeflow.org/tests", "trainingRuntimeSpec": {"template": {
+        "spec": {"replicatedJobs": [{"name": "node", "template": {"spec": {"template": pod}}}]}}}}]
+    return yaml.safe_dump(job)
+
+
 @pytest.mark.parametrize(("outcome", "status"), [("Complete", 0), ("Failed", 1)])
 def test_wait_ends_with_the_jobs_outcome(kubeconfig, admin, namespace, tmp_path, outcome, status):
+    controller = controller_running("trainer-controller")
     job_file = tmp_path / "job.yaml"
-    job_file.write_text(TRAINJOB.format(name="waited"))
-    waiting = Background(lambda: kf(kubeconfig, "kf-alice", f"train waited {job_file} --wait --timeout 60",
+    job_file.write_text(_failing_job(admin, namespace) if controller and outcome == "Failed"
+                        else TRAINJOB.format(name="waited"))
+    waiting = Background(lambda: kf(kubeconfig, "kf-alice", f"train waited {job_file} --wait --timeout 120",
                                     namespace))
-    wait_for(lambda: get(admin, _jobs(namespace, "waited")), what="the TrainJob")
-    # No Trainer controller here: the test writes the outcome the controller would copy from the JobSet.
-    set_status(admin, _jobs(namespace, "waited"), _ended(outcome, "BackoffLimitExceeded", "node-0 exited with 3"))
-    done = waiting.result()
+    if not controller:
+        wait_for(lambda: get(admin, _jobs(namespace, "waited")), what="the TrainJob")
+        # No Trainer controller here: the test writes the outcome the controller would copy from the JobSet.
+        set_status(admin, _jobs(namespace, "waited"),
+                   _ended(outcome, "BackoffLimitExceeded", "node-0 exited with 3"))
+    done = waiting.result(180)
     assert done.status == status, done.error
     if outcome == "Failed":
-        assert "TrainJob waited failed" in done.error and "BackoffLimitExceeded: node-0 exited with 3" in done.error
+        assert "TrainJob waited failed after" in done.error, done.error
+        assert ("BackoffLimitExceeded: node-0 exited with 3" in done.error) or controller
+        described = kf(kubeconfig, "kf-alice", "train describe waited", namespace)
+        assert described.data["state"] == "Failed"
+        if controller:  # the pods say how they failed
+            assert any("exited 3" in p.get("failure", "") for p in described.data["pods"]), described.data
     else:
         assert "TrainJob waited completed" in text_of(done)
 
@@ -110,9 +147,7 @@ BAD_FILES = [
     ("kind", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\n", "is a Deployment (apps/v1)"),
     ("name", TRAINJOB.format(name="another"), "names the TrainJob 'another', not 'bad'"),
     ("documents", TRAINJOB.format(name="bad") + "---\n" + TRAINJOB.format(name="bad"), "holds 2 documents"),
-    ("schema", TRAINJOB.format(name="bad").replace("{name: torch-distributed}",
-                                                   "{name: torch-distributed, kind: Runtime}"),
-     "spec.runtimeRef.kind: Unsupported value"),
+    ("schema", TRAINJOB.format(name="bad") + "  managedBy: someone-else\n", "spec.managedBy: Invalid value"),
     ("unknown field", TRAINJOB.format(name="bad").replace("numNodes: 1", "numNode: 1"), "numNode"),
 ]
 
@@ -132,7 +167,7 @@ def test_bob_may_list_but_is_refused_every_change(kubeconfig, admin, namespace, 
     job_file = tmp_path / "job.yaml"
     job_file.write_text(TRAINJOB.format(name="alices"))
     assert kf(kubeconfig, "kf-alice", f"train alices {job_file}", namespace).status == 0
-    assert kf(kubeconfig, "kf-bob", "train ls", namespace).row(name="alices")["state"] == "Created"
+    assert kf(kubeconfig, "kf-bob", "train ls", namespace).row(name="alices")["kind"] == "TrainJob"
     for line, verb in ((f"train bobs {job_file}", "create"), ("train delete alices --yes", "delete")):
         refused = kf(kubeconfig, "kf-bob", line, namespace)
         assert refused.status == 1, line
