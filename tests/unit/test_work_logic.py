@@ -198,3 +198,13 @@ def test_a_name_after_train_is_the_default_create_and_a_typo_after_status_is_sti
     assert parse(registry, ["notebook"]).words == ("notebook", "ls")
     with pytest.raises(UsageError, match="is not a subcommand of status"):
         parse(registry, ["status", "lsit"])
+
+
+def test_names_complete_from_the_live_sources():
+    from kfshell.completion.analyze import analyze
+
+    registry = Registry.load()
+    for words, source in ((["notebook", "stop"], "notebooks"), (["train", "describe"], "jobs"),
+                          (["serve", "start"], "inferenceservices"), (["tensorboard", "delete"], "tensorboards")):
+        assert analyze(registry, words, "").sources == (source,), words
+    assert "files" in analyze(registry, ["train", "j1"], "").sources  # `train NAME FILE`
