@@ -1,10 +1,11 @@
 """Building API clients: from a kubeconfig context (read as kubectl reads it), from the pod's service account,
 and the kubernetes package's own client where kf still needs it (auth-provider plugins; websocket calls).
 
-Kubeconfig fields, as client-go uses them: server (with a path prefix); certificate-authority-data over
-certificate-authority (the file is then not read), base64 with line breaks accepted as Go decodes it;
-insecure-skip-tls-verify refused together with a CA; tls-server-name; proxy-url, else HTTPS_PROXY/NO_PROXY
-(kfshell.proxies); client-certificate-data/-key-data over the files; token over tokenFile (re-read);
+Kubeconfig fields, as client-go uses them: server (with a path prefix); certificate-authority-data or
+certificate-authority (both at once refused, as kubectl refuses them), base64 with line breaks accepted as
+Go decodes it; insecure-skip-tls-verify refused together with a CA; tls-server-name; proxy-url, else
+HTTPS_PROXY/NO_PROXY (kfshell.proxies); client-certificate(-data)/client-key(-data) (file and data of one at
+once refused); token over tokenFile (re-read);
 username/password; exec plugins (kfshell.execcred); as, as-groups, as-uid, as-user-extra (Impersonate-*).
 
 `kfshell.cluster` re-exports these; import them from there.
@@ -48,7 +49,7 @@ def api_client(kubeconfig: KubeConfig, context: str | None = None, *, read_timeo
     cluster = kubeconfig.cluster(name)
     env = os.environ if environ is None else environ
     try:
-        _check_tls_settings(cluster)
+        _check_tls_settings(cluster, user)
         tls = _tls_context(cluster, user) if server.startswith("https:") else None
         credentials = None
         if user.get("exec"):
@@ -133,15 +134,19 @@ class _DefaultTimeout:
         return getattr(self._pool, name)
 
 
-def _check_tls_settings(cluster: Mapping[str, Any]) -> None:
+def _check_tls_settings(cluster: Mapping[str, Any], user: Mapping[str, Any]) -> None:
+    """What kubectl refuses (client-go's ConfirmUsable and TLSConfigFor): a field given both as a file and as
+    data, and a CA that insecure-skip-tls-verify would leave unchecked."""
+    for entry, field in ((cluster, "certificate-authority"), (user, "client-certificate"), (user, "client-key")):
+        if entry.get(field) and entry.get(f"{field}-data"):
+            raise ValueError(f"{field}-data and {field} are both set; keep one")
     if cluster.get("insecure-skip-tls-verify") and (cluster.get("certificate-authority")
                                                     or cluster.get("certificate-authority-data")):
-        # kubectl refuses this too: a CA that is then not checked is a mistake, not a choice
         raise ValueError("insecure-skip-tls-verify is set together with a certificate authority; remove one")
 
 
 def _tls_context(cluster: Mapping[str, Any], user: Mapping[str, Any], *, encoded: bool = True) -> Any:
-    """The TLS context: each `-data` field wins over its file (which is then not read), as in client-go."""
+    """The TLS context (a `-data` field is used over its file, should both reach here)."""
     def data(entry: Mapping[str, Any], key: str) -> bytes | None:
         value = entry.get(key)
         if not value:

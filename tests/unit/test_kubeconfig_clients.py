@@ -1,5 +1,5 @@
 """Clients built from kubeconfig entries as kubectl builds them, without a cluster: proxies (NO_PROXY rules, a
-real CONNECT and SOCKS5 proxy process), impersonation headers, -data over files, base64 with line breaks,
+real CONNECT and SOCKS5 proxy process), impersonation headers, -data with files, base64 with line breaks,
 insecure + CA, and exec credential plugins (kfshell.execcred). tests/cluster/test_kubeconfig_fidelity.py runs
 the same shapes against the dev cluster with kubectl beside kf."""
 
@@ -156,16 +156,19 @@ def test_as_and_as_groups_go_out_as_impersonation_headers(server, tmp_path):
         cluster.api_client(config(tmp_path, {"token": GOOD, "as-groups": ["g"]}))
 
 
-def test_tls_data_wins_over_files_line_breaks_are_fine_and_insecure_with_a_ca_is_refused(tmp_path):
+def test_line_breaks_are_fine_and_data_with_a_file_or_insecure_with_a_ca_are_refused(tmp_path):
     from kfshell import clients
 
     pem = _self_signed_pem()
     import base64
 
     wrapped = "\n".join(base64.encodebytes(pem.encode()).decode().split("\n"))  # 76 columns, as `base64` writes
-    context = clients._tls_context({"certificate-authority-data": wrapped,
-                                    "certificate-authority": "/nonexistent/ca.crt"}, {})
-    assert len(context.get_ca_certs()) == 1  # the data; the file was not even read
+    context = clients._tls_context({"certificate-authority-data": wrapped}, {})
+    assert len(context.get_ca_certs()) == 1
+    for cluster_entry, user in (({"certificate-authority-data": wrapped, "certificate-authority": "/x/ca.crt"}, {}),
+                                ({}, {"client-certificate-data": "eA==", "client-certificate": "/x/c.crt"})):
+        with pytest.raises(UsageError, match="-data and .* are both set"):  # as kubectl refuses them
+            cluster.api_client(config(tmp_path, {"token": GOOD, **user}, cluster_entry, server="https://127.0.0.1:1"))
     with pytest.raises(UsageError, match="insecure-skip-tls-verify is set together with a certificate authority"):
         cluster.api_client(config(tmp_path, {"token": GOOD}, {"insecure-skip-tls-verify": True,
                                                               "certificate-authority-data": wrapped},
