@@ -62,6 +62,9 @@ def find_deployed(api: Any, context: str | None, namespace: str | None, trust: T
 
     namespaces = list(dict.fromkeys(ns for ns in (namespace, KF_SYSTEM) if ns))
     try:
+        token = getattr(api, "bearer_token", None)
+        if callable(token):
+            token()  # an exec plugin runs on the calling thread (it may prompt there), not in parallel's
         found = cluster.parallel(lambda ns: kubeless.list_functions(api, ns), namespaces, workers=2)
     except KfError as err:
         return Deployed(context, namespace, error=err)

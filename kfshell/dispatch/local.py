@@ -51,6 +51,10 @@ def call(spec: CommandSpec, data: Mapping[str, Any], session: Session, *,
     context_name = data.get("context") or session.context
     # Built here, on the calling thread: a bad kubeconfig or context is reported as such, before the handler.
     client = session.api(context_name)
+    # An exec plugin runs now, on this (the prompt's) thread, where it may ask the person; never in the worker.
+    token = getattr(client, "bearer_token", None)
+    if callable(token):
+        token()
     event = build_event(data, kubeconfig=session.kubeconfig_env(), context=context_name, client=client)
     handler = load_function_source(spec, function) if function is not None else load_handler(spec)
     context = {"function-name": spec.name, "timeout": spec.timeout, "runtime": RUNTIME, "memory-limit": None}
