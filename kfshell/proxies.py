@@ -5,10 +5,10 @@
   for an https server (`HTTP_PROXY`/`http_proxy` for http), unless `NO_PROXY`/`no_proxy` matches the host
   (`*`, host names and `.domain` suffixes, IPs and CIDRs, each optionally with `:port`); loopback addresses and
   `localhost` never go through an environment proxy. A value without a scheme means `http://`.
-- Schemes: `http://` (HTTP CONNECT), `socks5://` and `socks5h://` (RFC 1928; the host name goes to the proxy,
-  as Go sends it). Credentials in the URL (`user:pass@`) are sent: `Proxy-Authorization: Basic` for CONNECT,
-  RFC 1929 username/password for SOCKS. `https://` proxies (TLS to the proxy itself) are refused with a clear
-  line rather than spoken to in plaintext.
+- Schemes: `http://` (HTTP CONNECT), `https://` (CONNECT inside TLS to the proxy, which Go verifies with the
+  cluster's own TLS settings: so does kf; the API server's TLS then runs inside that), `socks5://` and
+  `socks5h://` (RFC 1928; the host name goes to the proxy, as Go sends it). Credentials in the URL
+  (`user:pass@`) are sent: `Proxy-Authorization: Basic` for CONNECT, RFC 1929 username/password for SOCKS.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
-SCHEMES = ("http", "socks5", "socks5h")
+SCHEMES = ("http", "https", "socks5", "socks5h")
 DEFAULT_PORTS = {"http": 80, "https": 443, "socks5": 1080, "socks5h": 1080}
 
 
@@ -31,11 +32,9 @@ def parse(proxy: str) -> SplitResult:
     parts = urlsplit(proxy)
     if not parts.scheme or not parts.hostname:
         parts = urlsplit("http://" + proxy)  # as Go: a bare host:port is an http proxy
-    if parts.scheme == "https":
-        raise ValueError(f"proxy {_redacted(parts)} speaks TLS (https://), which kf does not support; "
-                         "use an http:// or socks5:// proxy")
     if parts.scheme not in SCHEMES or not parts.hostname:
-        raise ValueError(f"proxy {_redacted(parts)} is not supported (http://, socks5:// and socks5h:// are)")
+        raise ValueError(f"proxy {_redacted(parts)} is not supported (http://, https://, socks5:// and socks5h:// "
+                         "are)")
     return parts
 
 
@@ -174,3 +173,95 @@ def _read(sock: socket.socket, count: int) -> bytes:
             raise ProxyError("the SOCKS proxy closed the connection")
         data += chunk
     return data
+
+
+def connect_tunnel(sock: Any, proxy: SplitResult, host: str, port: int) -> None:
+    """HTTP CONNECT host:port over `sock` (already connected to the proxy, in TLS for an https:// one)."""
+    import http.client
+
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    auth = basic_auth(proxy)
+    if auth:
+        lines.append(f"Proxy-Authorization: {auth}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    answer = http.client.HTTPResponse(sock, method="CONNECT")  # type: ignore[arg-type]
+    answer.begin()
+    if answer.status != 200:
+        raise ProxyError(f"Tunnel connection failed: {answer.status} {answer.reason}")
+
+
+class TunnelledTLS:
+    """TLS to the API server inside the TLS connection to an https:// proxy, with the socket methods
+    http.client and kfshell.transport use (ssl cannot wrap an SSLSocket in another)."""
+
+    def __init__(self, outer: Any, context: Any, server_hostname: str | None) -> None:
+        import ssl
+
+        self._ssl = ssl
+        self._outer = outer
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        self._call(self._tls.do_handshake)
+
+    def _call(self, operation: Any, *args: Any) -> Any:
+        while True:
+            try:
+                result = operation(*args)
+            except self._ssl.SSLWantReadError:
+                self._flush()
+                data = self._outer.recv(65536)
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
+                continue
+            self._flush()
+            return result
+
+    def _flush(self) -> None:
+        data = self._outgoing.read()
+        if data:
+            self._outer.sendall(data)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self._call(self._tls.write, view):]
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self._call(self._tls.read, size)
+        except (self._ssl.SSLZeroReturnError, self._ssl.SSLEOFError):
+            return b""
+
+    def recv_into(self, buffer: Any, size: int = 0) -> int:
+        data = self.recv(size or len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def makefile(self, mode: str = "rb", buffering: int = -1) -> Any:
+        import io
+
+        sock = self
+
+        class Raw(io.RawIOBase):
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, buffer: Any) -> int:
+                return sock.recv_into(buffer)
+
+        return io.BufferedReader(Raw())
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._outer.settimeout(timeout)
+
+    def fileno(self) -> int:
+        return self._outer.fileno()
+
+    def shutdown(self, how: int) -> None:
+        self._outer.shutdown(how)
+
+    def close(self) -> None:
+        self._outer.close()

@@ -51,30 +51,19 @@ def connect(host: str, port: int, *, timeout: float, ssl_context: ssl.SSLContext
     import http.client
     import ssl
 
-    from kfshell import proxies
-
-    socks = proxy is not None and proxy.scheme.startswith("socks5")
-    if proxy is not None and not socks:
-        connection = http.client.HTTPConnection(proxy.hostname or "", proxies.port_of(proxy), timeout=timeout)
-        auth = proxies.basic_auth(proxy)
-        connection.set_tunnel(host, port, headers={"Proxy-Authorization": auth} if auth else None)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        if socks:
-            import socket
-
-            assert proxy is not None
-            sock = socket.create_connection((proxy.hostname or "", proxies.port_of(proxy)), timeout)
-            connection.sock = sock
-            proxies.socks5_connect(sock, proxy, host, port)
-        else:
+        if proxy is None:
             connection.connect()
+        else:
+            connection.sock = _tunnel(proxy, host, port, timeout, ssl_context, server_hostname)
+            if proxy.scheme == "https" and ssl_context is not None:
+                return connection  # TLS to the server already runs inside the proxy's
     except TimeoutError:
         connection.close()
         raise ConnectTimeoutError(f"no connection within {timeout:g} s", host=host, port=port,
                                   phase="connect") from None
-    except OSError as err:
+    except (OSError, http.client.HTTPException) as err:  # a proxy's refusal is a ProxyError (an OSError)
         connection.close()
         raise TransportError(f"{type(err).__name__}: {err}", host=host, port=port, phase="connect") from err
     if ssl_context is None:
@@ -89,6 +78,34 @@ def connect(host: str, port: int, *, timeout: float, ssl_context: ssl.SSLContext
         connection.close()
         raise TransportError(f"{type(err).__name__}: {err}", host=host, port=port, phase="tls") from err
     return connection
+
+
+def _tunnel(proxy: SplitResult, host: str, port: int, timeout: float, ssl_context: ssl.SSLContext | None,
+            server_hostname: str | None) -> Any:
+    """A socket to host:port through `proxy` (kfshell.proxies); for an https:// proxy, with the API server's
+    TLS already running inside the proxy's (both with the cluster's TLS settings, as Go does)."""
+    import socket
+
+    from kfshell import proxies
+
+    sock: Any = socket.create_connection((proxy.hostname or "", proxies.port_of(proxy)), timeout)
+    try:
+        if proxy.scheme.startswith("socks5"):
+            proxies.socks5_connect(sock, proxy, host, port)
+            return sock
+        if proxy.scheme == "https":
+            if ssl_context is None:
+                import ssl
+
+                ssl_context = ssl.create_default_context()
+            sock = ssl_context.wrap_socket(sock, server_hostname=proxy.hostname)
+        proxies.connect_tunnel(sock, proxy, host, port)
+        if proxy.scheme == "https":
+            return proxies.TunnelledTLS(sock, ssl_context, server_hostname or host)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 def tls_context(*, ca_file: str | None = None, ca_data: str | None = None, insecure: bool = False,

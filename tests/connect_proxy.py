@@ -1,13 +1,15 @@
 """A small forwarding proxy for tests, run as its own process on loopback: HTTP CONNECT, or SOCKS5.
 
     python -m tests.connect_proxy --log FILE [--auth USER:PASS] [--map HOST=ADDRESS ...] [--socks]
+                                  [--tls CERT KEY]
 
 It prints its port on the first line of stdout, then tunnels until killed. Each tunnel asked for is one JSON
 line in --log: {"target": "host:port", "auth": <the Proxy-Authorization it got, or the SOCKS user>,
 "ok": true|false}, written before the answer (a client that got one finds it logged). `--auth` makes it
 refuse (407, or SOCKS failure) tunnels without those credentials;
 `--map` connects to ADDRESS when a client asks for HOST (so a name the tests cannot put in /etc/hosts still
-reaches the dev cluster's loopback API server, as a proxy with its own DNS would).
+reaches the dev cluster's loopback API server, as a proxy with its own DNS would). `--tls` serves the proxy
+itself over TLS (an https:// proxy) with that certificate.
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ class ProxyProcess:
     `proxy.tunnels()` (what it was asked for so far)."""
 
     def __init__(self, directory: Path, *, auth: str | None = None, mapping: dict[str, str] | None = None,
-                 socks: bool = False) -> None:
+                 socks: bool = False, tls: tuple[str, str] | None = None) -> None:
         self.log = Path(directory) / f"proxy-{id(self)}.log"
         self.argv = [sys.executable, "-m", "tests.connect_proxy", "--log", str(self.log)]
         self.argv += ["--auth", auth] if auth else []
         self.argv += [a for host, address in (mapping or {}).items() for a in ("--map", f"{host}={address}")]
         self.argv += ["--socks"] if socks else []
-        self.scheme = "socks5" if socks else "http"
+        self.argv += ["--tls", *tls] if tls else []
+        self.scheme = "socks5" if socks else "https" if tls else "http"
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -66,7 +69,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--auth")
     parser.add_argument("--map", action="append", default=[])
     parser.add_argument("--socks", action="store_true")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = parser.parse_args(argv)
+    tls = None
+    if args.tls:
+        import ssl
+
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*args.tls)
     mapping = dict(entry.split("=", 1) for entry in args.map)
     listener = socket.create_server(("127.0.0.1", 0))
     print(listener.getsockname()[1], flush=True)
@@ -77,9 +87,19 @@ def main(argv: list[str]) -> int:
             log.write(json.dumps({"target": target, "auth": auth, "ok": ok}) + "\n")
 
     serve = _socks if args.socks else _connect
+
+    def handle(client: socket.socket) -> None:
+        if tls is not None:
+            try:
+                client = tls.wrap_socket(client, server_side=True)
+            except OSError:
+                client.close()
+                return
+        serve(client, args.auth, mapping, record)
+
     while True:
         client, _ = listener.accept()
-        threading.Thread(target=serve, args=(client, args.auth, mapping, record), daemon=True).start()
+        threading.Thread(target=handle, args=(client,), daemon=True).start()
 
 
 def _connect(client: socket.socket, auth: str | None, mapping: dict[str, str], record) -> None:

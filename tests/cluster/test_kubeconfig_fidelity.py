@@ -91,6 +91,7 @@ ROWS = [
     Row("token", ca, alice, "alice"),
     Row("as and as-groups", ca, lambda p: {**p.cert_user(), "as": "alice", "as-groups": ["kf-fidelity"]},
         "alice", groups=("kf-fidelity",)),
+    Row("as-groups without as", lambda p: ca(p), lambda p: {**p.cert_user(), "as-groups": ["kf-fidelity"]}, None),
     Row("HTTPS_PROXY", lambda p: ca(p, BY_NAME), alice, "alice",
         env=lambda proxy: {"HTTPS_PROXY": proxy}, proxy={"mapping": {"kubernetes.default.svc": "127.0.0.1"}},
         tunnels=["kubernetes.default.svc:6443"]),
@@ -106,6 +107,9 @@ ROWS = [
         proxy={"auth": "kf:pa55", "credentials": "kf:pa55"}, tunnels=["127.0.0.1:6443"]),
     Row("proxy-url without the proxy's credentials", lambda p: ca(p, **{"proxy-url": "PROXY"}), alice, None,
         proxy={"auth": "kf:pa55"}, tunnels=[]),
+    Row("proxy-url https (TLS to the proxy, verified with the cluster's CA)",
+        lambda p: ca(p, **{"proxy-url": "PROXY"}), alice, "alice",
+        proxy={"tls": "apiserver", "auth": "kf:pa55", "credentials": "kf:pa55"}, tunnels=["127.0.0.1:6443"]),
     Row("proxy-url socks5 with credentials", lambda p: ca(p, **{"proxy-url": "PROXY"}), alice, "alice",
         proxy={"socks": True, "auth": "kf:pa55", "credentials": "kf:pa55"}, tunnels=["127.0.0.1:6443"]),
     Row("base64 with line breaks", lambda p: {"server": SERVER, "certificate-authority-data": p.b64("ca.crt", True)},
@@ -190,6 +194,8 @@ def test_kf_and_kubectl_see_the_same_identity(row: Row, pki: Pki, tmp_path: Path
 
     if row.proxy:
         options = {k: v for k, v in row.proxy.items() if k in ("auth", "mapping", "socks")}
+        if row.proxy.get("tls"):  # the API server's own certificate: issued by the cluster's CA for 127.0.0.1
+            options["tls"] = (str(pki.dir / "apiserver.crt"), str(pki.dir / "apiserver.key"))
         with ProxyProcess(tmp_path, **options) as proxy:
             run(proxy)
     else:

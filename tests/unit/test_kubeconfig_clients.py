@@ -103,8 +103,7 @@ def test_the_proxy_comes_from_the_kubeconfig_else_the_environment_by_scheme():
     assert proxies.choose("https://internal:6443", None, env) is None
     assert proxies.choose("https://internal:6443", "http://p:1", env) == "http://p:1"  # NO_PROXY is not for it
     assert proxies.parse("proxy:3128").geturl() == "http://proxy:3128"
-    with pytest.raises(ValueError, match="speaks TLS"):
-        proxies.parse("https://user:secret@proxy:443")
+    assert proxies.port_of(proxies.parse("https://user:secret@proxy")) == 443
     with pytest.raises(ValueError) as refused:
         proxies.parse("ftp://user:secret@proxy")
     assert "secret" not in str(refused.value)
@@ -329,3 +328,56 @@ def test_a_client_certificate_from_the_plugin_is_used_and_renewed(tmp_path):
     assert credentials.ssl_context() == "tls for cert-2"
     assert credentials.ssl_context() == "tls for cert-2"
     assert made == [(b"cert-1", b"key"), (b"cert-2", b"key")] and credentials.token() is None
+
+
+def _loopback_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), as files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "loopback.crt", directory / "loopback.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_an_https_proxy_is_spoken_to_in_tls_and_the_servers_tls_runs_inside(tmp_path):
+    import base64
+    import ssl
+
+    cert_file, key_file = _loopback_cert(tmp_path)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.seen = []  # type: ignore[attr-defined]
+    serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    serving.load_cert_chain(cert_file, key_file)
+    httpd.socket = serving.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        with ProxyProcess(tmp_path, auth="ann:pw", tls=(str(cert_file), str(key_file))) as proxy:
+            entry = {"certificate-authority-data": base64.b64encode(cert_file.read_bytes()).decode(),
+                     "proxy-url": proxy.url("ann:pw")}
+            api = cluster.api_client(config(tmp_path, {"token": GOOD}, entry,
+                                            server=f"https://127.0.0.1:{httpd.server_address[1]}"))
+            for _ in range(2):  # the second call reuses the tunnelled connection
+                assert cluster.request_json(api, "GET", "/api") == {"kind": "Echo"}
+            assert [t["ok"] for t in proxy.tunnels()] == [True]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
