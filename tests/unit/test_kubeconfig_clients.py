@@ -381,3 +381,19 @@ def test_an_https_proxy_is_spoken_to_in_tls_and_the_servers_tls_runs_inside(tmp_
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_an_exec_plugin_user_never_imports_kubernetes(server, tmp_path):
+    import subprocess
+
+    user, log = exec_user(tmp_path, GOOD)
+    path = tmp_path / "kubeconfig"
+    config(tmp_path, user, server=url(server))
+    script = ("import sys\nfrom kfshell import cluster\n"
+              f"api = cluster.api_client(cluster.load_kubeconfig({str(path)!r}))\n"
+              "cluster.request_json(api, 'GET', '/api')\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kubernetes', 'urllib3')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]" and len(runs(log)) == 1
