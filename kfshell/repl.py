@@ -191,6 +191,7 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
             session.refresher.refresh()  # names for the new place (non-blocking)
 
     session.on_switch(switched)
+    session.at_prompt = True
     started = False
 
     def start_background(_app: object = None) -> None:

@@ -56,6 +56,8 @@ class Session:
         # The commands where the session is (the registry plus the cluster's Functions) and who may run
         # them (kfshell.catalog.Catalog), set by the CLI; None in tests that build a bare Session.
         self.catalog: Any = None
+        self.at_prompt = False  # True in the kf> loop: `open` then runs in the background
+        self.forwards: Any = None  # `open`'s background port-forwards (kfshell/commands/open.py)
         self._told: set[str] = set()
         self.context: str | None = None
         self.namespace: str = "default"

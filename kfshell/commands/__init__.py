@@ -12,4 +12,8 @@ CLIENT_COMMANDS = (
     "kfshell.commands.refresh",
     "kfshell.commands.command",
     "kfshell.commands.projects",
+    "kfshell.commands.shell",
+    "kfshell.commands.run",
+    "kfshell.commands.logs",
+    "kfshell.commands.open",
 )
