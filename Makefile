@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 STAMP := .cache/stamps
 
-.PHONY: all deps install cluster cluster-down seed test unit lint demo bench completions functions clean
+.PHONY: all deps install build cluster cluster-down seed test unit lint demo bench completions functions clean
 
 all: test
 
@@ -24,6 +24,11 @@ $(STAMP)/pip: pyproject.toml
 deps: $(STAMP)/apt $(STAMP)/pip
 
 install: $(STAMP)/pip
+
+# The control plane, kubectl and the Kubeflow controllers (devcluster/controllers/*), each rebuilt only
+# when its own Go module changed; one Go compile at a time on this machine (/tmp/kf-go-build.lock).
+build: deps
+	$(PYTHON) -m devcluster build
 
 cluster: deps
 	$(PYTHON) -m devcluster up
