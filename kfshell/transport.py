@@ -256,7 +256,8 @@ class Response:
         `socket`; the connection never goes back to the pool, and closing both is the caller's job.
         """
         self._done = None
-        return self._connection.sock, self._raw.fp
+        reader, self._raw.fp = self._raw.fp, None  # else the answer's finaliser would close it under us
+        return self._connection.sock, reader
 
     def getheaders(self) -> dict[str, str]:
         return dict(self.headers)
