@@ -33,7 +33,8 @@ def _log_tail(name: str, lines: int = 15) -> str:
     return "\n".join(text[-lines:])
 
 
-def _wait(what: str, check, timeout: float, component: str) -> None:
+def wait_for(what: str, check, timeout: float, component: str) -> None:
+    """Poll check() until true; fail naming the component and its log tail if it exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if processes.running_pid(component) is None:
@@ -90,8 +91,12 @@ def kubectl(*args: str, input_text: str | None = None) -> str:
     return proc.stdout
 
 
-def is_up() -> bool:
-    return all(processes.running_pid(c) for c in COMPONENTS) and _ready()
+def is_up(with_controllers: bool = True) -> bool:
+    """Every control-plane process (and, with_controllers, every Kubeflow controller) runs, and /readyz answers."""
+    from .controllers import run as controllers
+
+    return (all(processes.running_pid(c) for c in COMPONENTS) and (not with_controllers or controllers.running())
+            and _ready())
 
 
 def _apiserver_args() -> list[str]:
@@ -191,13 +196,25 @@ def _node_manifest() -> str:
     return json.dumps(node)
 
 
+# Seed files numbered below this go before the controllers start (namespaces, RBAC); the rest after,
+# since objects in them (alice's TrainJob) pass through the controllers' webhooks.
+CONTROLLERS_STEP = "25"
+
+
 def seed() -> None:
-    """Apply the CRDs, wait until they are established, then the Kubeflow content, in file-name order."""
+    """Apply the CRDs, the numbered files, start the controllers, their runtimes, then the rest (file-name order)."""
+    from .controllers import run as controllers
+
     crds = paths.SEED / "crds"
     if crds.is_dir():
         kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
-        kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-    for manifest in sorted(paths.SEED.glob("*.yaml")):
+    manifests = sorted(paths.SEED.glob("*.yaml"))
+    for manifest in (m for m in manifests if m.name < CONTROLLERS_STEP):
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
+    controllers.prepare()  # their CRDs (waits for every CRD to be Established), accounts, RBAC, ConfigMap
+    controllers.up()
+    controllers.apply_runtimes()
+    for manifest in (m for m in manifests if m.name >= CONTROLLERS_STEP):
         kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
 
 
@@ -217,31 +234,39 @@ def up(do_seed: bool = True) -> float:
 
 
 def _up(do_seed: bool) -> float:
+    """Start each component that is not running, in order, then seed (which starts the controllers)."""
     started = time.monotonic()
-    if is_up():
+    if is_up(with_controllers=do_seed):
         return 0.0
-    for name in reversed(COMPONENTS):  # clear what is left of a half-dead cluster
-        processes.stop(name)
     pki.ensure(paths.PKI)
     for stem in ("controller-manager", "scheduler", "kwok"):
         kubeconfig.write_component(stem)
     kubeconfig.write_users()
     paths.ETCD_DATA.mkdir(parents=True, exist_ok=True)
 
-    processes.start("etcd", [f"--data-dir={paths.ETCD_DATA}", f"--listen-client-url={paths.ETCD_CLIENT}",
-                             f"--listen-peer-url={paths.ETCD_PEER}"])
-    _wait("etcd", lambda: _port_open("127.0.0.1", int(paths.ETCD_CLIENT.rsplit(":", 1)[1])), 30, "etcd")
-    processes.start("kube-apiserver", _apiserver_args())
-    _wait("the API server to be ready", _ready, 90, "kube-apiserver")
-    processes.start("kube-controller-manager", _controller_manager_args())
-    processes.start("kube-scheduler", _scheduler_args())
-    exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
-    kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
-    processes.start("kwok", _kwok_args())
-    processes.start("pod-workdirs", [f"--kubeconfig={paths.PKI / 'kwok.kubeconfig'}", f"--root={_pods_dir()}"])
+    def needed(name: str) -> bool:
+        return processes.running_pid(name) is None
+
+    if needed("etcd"):
+        processes.start("etcd", [f"--data-dir={paths.ETCD_DATA}", f"--listen-client-url={paths.ETCD_CLIENT}",
+                                 f"--listen-peer-url={paths.ETCD_PEER}"])
+    wait_for("etcd", lambda: _port_open("127.0.0.1", int(paths.ETCD_CLIENT.rsplit(":", 1)[1])), 30, "etcd")
+    if needed("kube-apiserver"):
+        processes.start("kube-apiserver", _apiserver_args())
+    wait_for("the API server to be ready", _ready, 90, "kube-apiserver")
+    if needed("kube-controller-manager"):
+        processes.start("kube-controller-manager", _controller_manager_args())
+    if needed("kube-scheduler"):
+        processes.start("kube-scheduler", _scheduler_args())
+    if needed("kwok"):
+        exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
+        kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
+        processes.start("kwok", _kwok_args())
+    if needed("pod-workdirs"):
+        processes.start("pod-workdirs", [f"--kubeconfig={paths.PKI / 'kwok.kubeconfig'}", f"--root={_pods_dir()}"])
     kubectl("apply", "-f", "-", input_text=_node_manifest())
-    _wait("the node to be Ready", _node_ready, 60, "kwok")
+    wait_for("the node to be Ready", _node_ready, 60, "kwok")
     if do_seed:
         seed()
     return time.monotonic() - started
@@ -257,10 +282,12 @@ def _down(wipe: bool) -> list[str]:
     from . import functions  # functions builds on this module
 
     # The function runtimes and their relay first: left running without pid files, they hold their ports.
+    from .controllers import run as controllers
+
     function_processes = functions.stop_processes()
     if wipe:
         functions.host().delete()
-    stopped = [name for name in reversed(COMPONENTS) if processes.stop(name)]
+    stopped = controllers.down() + [name for name in reversed(COMPONENTS) if processes.stop(name)]
     if wipe:
         for path in (paths.ETCD_DATA, paths.PKI, paths.RUN):
             shutil.rmtree(path, ignore_errors=True)
@@ -270,7 +297,10 @@ def _down(wipe: bool) -> list[str]:
 
 def status() -> dict[str, object]:
     """Each component's pid (or None) and whether the API server answers."""
+    from .controllers import run as controllers
+
     report: dict[str, object] = {name: processes.running_pid(name) for name in COMPONENTS}
+    report.update(controllers.status())
     report["apiserver-ready"] = _ready() if report["kube-apiserver"] else False
     report["kubeconfig"] = str(paths.KUBECONFIG)
     return report

@@ -14,6 +14,7 @@ RUN = CACHE / "run"
 ETCD_DATA = CACHE / "etcd"
 KUBECONFIG = CACHE / "kubeconfig"
 SEED = SOURCE / "seed"
+CONTROLLERS = SOURCE / "controllers"  # one Go module per Kubeflow controller
 
 BINARY = BIN / "kfdev"
 KUBECTL = BIN / "kubectl"

@@ -123,3 +123,19 @@ def ensure(pki: Path) -> None:
     (pki / "tokens.csv").write_text("\n".join(lines) + "\n")
     (pki / "tokens.csv").chmod(0o600)
     (pki / "complete").write_text("ok\n")
+
+
+def ensure_webhook_serving(pki: Path) -> None:
+    """A serving certificate for 127.0.0.1 signed by the dev CA, for the controllers' webhook servers."""
+    if (pki / "webhook-tls.crt").exists():
+        return
+    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    key = _new_key()
+    sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (_builder(_name("kf-dev-webhooks"), ca_cert.subject, key.public_key())
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(pki / "webhook-tls.key", key)
+    _write_cert(pki / "webhook-tls.crt", cert)  # written last: its presence means both are there

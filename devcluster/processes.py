@@ -36,12 +36,13 @@ def running_pid(name: str) -> int | None:
     return None if status == "Z" else pid
 
 
-def start(name: str, args: list[str]) -> int:
-    """Start `kfdev <name> args…` in the background; returns its pid."""
+def start(name: str, args: list[str], env: dict[str, str] | None = None) -> int:
+    """Start `.cache/devcluster/bin/<name> args…` in the background (env added to ours); returns its pid."""
     paths.RUN.mkdir(parents=True, exist_ok=True)
     with open(log_file(name), "wb") as log:
         proc = subprocess.Popen([str(paths.BIN / name), *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=paths.RUN)
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=paths.RUN,
+                                env={**os.environ, **env} if env else None)
     pid_file(name).write_text(str(proc.pid))
     # Until exec completes the child still looks like python; wait so running_pid recognises it.
     deadline = time.monotonic() + 2.0
