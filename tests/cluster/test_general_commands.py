@@ -34,7 +34,8 @@ def test_status_list_shows_a_data_scientists_services(kubeconfig, context):
     assert run.status == 0, run.error
     notebook = run.row(name="mnist-notebook")
     assert (notebook["type"], notebook["namespace"], notebook["ready"]) == ("notebook", "alice", "1/1")
-    assert run.row(name="mnist-train")["type"] == "pytorchjob"
+    assert run.row(name="mnist-train")["type"] == "trainjob"
+    assert run.row(name="mnist-train-v1")["type"] == "pytorchjob"
 
 
 def test_status_list_of_one_component_and_a_misspelt_one(kubeconfig):

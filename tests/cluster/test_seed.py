@@ -140,8 +140,10 @@ def test_crd_rejects_invalid_and_accepts_valid_object(admin, namespace, crd: Crd
 
 def test_trainjob_defaults_the_runtime_kind(admin, namespace):
     trainjob = _crd("TrainJob")
-    created = _create(admin, trainjob, namespace, trainjob.body("defaults", {"runtimeRef": {"name": "torch"}}))
-    assert created["spec"]["runtimeRef"] == {"name": "torch", "apiGroup": "trainer.kubeflow.org",
+    # Trainer's webhook refuses a TrainJob whose runtime does not exist: name the seeded one.
+    created = _create(admin, trainjob, namespace,
+                      trainjob.body("defaults", {"runtimeRef": {"name": "torch-distributed"}}))
+    assert created["spec"]["runtimeRef"] == {"name": "torch-distributed", "apiGroup": "trainer.kubeflow.org",
                                              "kind": "ClusterTrainingRuntime"}
 
 
@@ -187,7 +189,7 @@ COMPONENTS = [
     Component("kserve-controller-manager",
               _standard("kserve-controller-manager", **{"control-plane": "kserve-controller-manager"}),
               ("kserve-controller-manager-service", "kserve-webhook-server-service"),
-              ("kserve/kserve-controller:v0.15.0",)),
+              ("kserve/kserve-controller:v0.20.0",)),
     Component("training-operator",
               _standard("training-operator", **{"control-plane": "kubeflow-training-operator"}),
               ("training-operator",)),
@@ -235,14 +237,30 @@ def test_alice_project_is_seeded(admin):
     assert notebook["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "kubeflownotebookswg/jupyter-scipy:v1.10.0"
     job = client.CustomObjectsApi(admin).get_namespaced_custom_object(
-        "kubeflow.org", "v1", "alice", "pytorchjobs", "mnist-train")
+        "kubeflow.org", "v1", "alice", "pytorchjobs", "mnist-train-v1")
     assert set(job["spec"]["pytorchReplicaSpecs"]) == {"Master", "Worker"}
 
+    def trainjob_complete() -> bool:
+        train = client.CustomObjectsApi(admin).get_namespaced_custom_object(
+            "trainer.kubeflow.org", "v1alpha1", "alice", "trainjobs", "mnist-train")
+        return any(c["type"] == "Complete" and c["status"] == "True"
+                   for c in (train.get("status") or {}).get("conditions", []))
+
+    wait_for(trainjob_complete, timeout=90, what="TrainJob mnist-train to complete (Trainer, JobSet, KWOK)")
+
     def notebook_pod_running() -> bool:
-        pod = client.CoreV1Api(admin).read_namespaced_pod("mnist-notebook-0", "alice")
+        try:
+            pod = client.CoreV1Api(admin).read_namespaced_pod("mnist-notebook-0", "alice")
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
         return pod.status.phase == "Running"
 
     wait_for(notebook_pod_running, timeout=60, what="pod mnist-notebook-0 to run")
+    # The notebook controller made its StatefulSet: the seed has none.
+    sts = client.AppsV1Api(admin).read_namespaced_stateful_set("mnist-notebook", "alice")
+    assert [o.kind for o in sts.metadata.owner_references or []] == ["Notebook"]
 
 
 def test_alice_cannot_delete_a_kubeflow_deployment(alice):
