@@ -23,20 +23,34 @@ import (
 	kwokcrd "sigs.k8s.io/kwok/kustomize/crd"
 )
 
-var execResource = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "execs"}
+var (
+	execResource = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "execs"}
+	logsResource = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
+)
 
-// runKwokCRD prints KWOK's Exec CRD, which the launcher applies before KWOK starts with --enable-crds=Exec.
+// PodLog and PreviousLog are each pod's log files in its directory (CRI log format), served by KWOK
+// through the pod's Logs object: tests append lines to them as the pod's process would.
+const (
+	PodLog      = "output.log"
+	PreviousLog = "previous.log"
+)
+
+// runKwokCRD prints KWOK's Exec, Logs and PortForward CRDs, which the launcher applies before KWOK starts
+// watching those objects (Exec, Logs: per-pod directories and logs; PortForward: tests forward a pod's port).
 func runKwokCRD(args []string) int {
-	_, err := os.Stdout.Write(kwokcrd.Exec)
-	if err != nil {
-		return 1
+	sep := []byte("\n---\n")
+	for _, crd := range [][]byte{kwokcrd.Exec, sep, kwokcrd.Logs, sep, kwokcrd.PortForward} {
+		if _, err := os.Stdout.Write(crd); err != nil {
+			return 1
+		}
 	}
 	return 0
 }
 
-// runPodWorkdirs gives every pod its own working directory for exec: it watches pods and, for each,
-// creates the directory ROOT/<namespace>/<pod> and a KWOK Exec object (owned by the pod, so it is
-// garbage-collected with it) that runs the pod's commands there. KWOK alone has one directory for all.
+// runPodWorkdirs gives every pod its own working directory for exec and its own log: it watches pods and,
+// for each, creates the directory ROOT/<namespace>/<pod>, a KWOK Exec object that runs the pod's commands
+// there and a Logs object serving output.log (and previous.log for --previous) from it, both owned by the
+// pod so they are garbage-collected with it. KWOK alone has one directory and one log for all.
 func runPodWorkdirs(args []string) int {
 	fs := flag.NewFlagSet("pod-workdirs", flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of a user that may create kwok.x-k8s.io execs")
@@ -55,6 +69,7 @@ func runPodWorkdirs(args []string) int {
 	}
 	clients := kubernetes.NewForConfigOrDie(cfg)
 	execs := dynamic.NewForConfigOrDie(cfg).Resource(execResource)
+	logs := dynamic.NewForConfigOrDie(cfg).Resource(logsResource)
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
@@ -63,7 +78,7 @@ func runPodWorkdirs(args []string) int {
 	_, err = pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) {
 			if pod, ok := obj.(*corev1.Pod); ok {
-				ensureWorkdir(ctx, execs, *root, pod)
+				ensureWorkdir(ctx, execs, logs, *root, pod)
 			}
 		},
 		DeleteFunc: func(obj interface{}) {
@@ -84,7 +99,8 @@ func runPodWorkdirs(args []string) int {
 	return 0
 }
 
-func ensureWorkdir(ctx context.Context, execs dynamic.NamespaceableResourceInterface, root string, pod *corev1.Pod) {
+func ensureWorkdir(ctx context.Context, execs, logs dynamic.NamespaceableResourceInterface, root string,
+	pod *corev1.Pod) {
 	dir := filepath.Join(root, pod.Namespace, pod.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "pod-workdirs: mkdir:", err)
@@ -115,5 +131,36 @@ func ensureWorkdir(ctx context.Context, execs dynamic.NamespaceableResourceInter
 	_, err := execs.Namespace(pod.Namespace).Create(ctx, exec, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err) {
 		fmt.Fprintln(os.Stderr, "pod-workdirs: create exec:", err)
+	}
+	ensureLogs(ctx, logs, dir, pod)
+}
+
+func ensureLogs(ctx context.Context, logs dynamic.NamespaceableResourceInterface, dir string, pod *corev1.Pod) {
+	output, previous := filepath.Join(dir, PodLog), filepath.Join(dir, PreviousLog)
+	if _, err := os.Stat(output); os.IsNotExist(err) {
+		first := fmt.Sprintf("%s stdout F kf dev cluster: pod %s/%s is played by KWOK\n",
+			time.Now().UTC().Format(time.RFC3339Nano), pod.Namespace, pod.Name)
+		_ = os.WriteFile(output, []byte(first), 0o644)
+		_ = os.WriteFile(previous, nil, 0o644)
+	}
+	object := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1",
+		"kind":       "Logs",
+		"metadata": map[string]interface{}{
+			"name":      pod.Name,
+			"namespace": pod.Namespace,
+			"ownerReferences": []interface{}{map[string]interface{}{
+				"apiVersion": "v1", "kind": "Pod", "name": pod.Name, "uid": string(pod.UID),
+			}},
+		},
+		"spec": map[string]interface{}{
+			"logs": []interface{}{map[string]interface{}{
+				"logsFile": output, "previousLogsFile": previous, "follow": true,
+			}},
+		},
+	}}
+	_, err := logs.Namespace(pod.Namespace).Create(ctx, object, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err) {
+		fmt.Fprintln(os.Stderr, "pod-workdirs: create logs:", err)
 	}
 }
