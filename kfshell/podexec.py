@@ -108,8 +108,14 @@ def run_piped(api: Any, namespace: str, pod: str, container: str, command: Seque
 
 def _feed(sock: ChannelSocket, stdin: IO[bytes]) -> None:
     try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    try:
         while True:
-            chunk = stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
+            # The descriptor itself where there is one: a daemon thread blocked in a buffered reader's
+            # lock would abort the interpreter's shutdown.
+            chunk = os.read(fd, 65536) if fd is not None else stdin.read(65536)
             if not chunk:
                 break
             sock.send(STDIN, chunk)
@@ -145,7 +151,7 @@ def run_tty(api: Any, namespace: str, pod: str, container: str, command: Sequenc
     try:
         for signum, handler in ((signal.SIGWINCH, send_size), (signal.SIGTERM, end), (signal.SIGHUP, end)):
             handlers[signum] = signal.signal(signum, handler)
-        tty.setraw(in_fd)
+        tty.setraw(in_fd, termios.TCSANOW)  # not TCSAFLUSH: keep what was typed ahead
         send_size()
         pump.start()
         while not pump.done.is_set():
