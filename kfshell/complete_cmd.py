@@ -136,9 +136,11 @@ def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: Co
         from kfshell.completion.sessions import project_items
         from kfshell.config import StateStore
         from kfshell.env import Environment
+        from kfshell.kubeconfig import load_kubeconfig
 
-        used = StateStore(Environment(environ=dict(environ)).state_dir).load().used_in(context)
-        return project_items(api, None, used, namespace)
+        used = [*StateStore(Environment(environ=dict(environ)).state_dir).load().used_in(context),
+                load_kubeconfig(place.kubeconfig, context, environ).namespace(context) or ""]
+        return project_items(api, None, [n for n in used if n], namespace)
 
     refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write,
                           projects=projects)

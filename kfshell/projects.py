@@ -6,7 +6,8 @@ Most data scientists may not list namespaces, so listing them is only one of the
   the bindings that name the user, as the central dashboard asks for them;
 - RoleBindings that name the user or one of their groups, where the user may list RoleBindings;
 - the namespaces themselves, where the user may list them;
-- and the namespaces kf has seen the user use in this context (kf's state file), and the current one.
+- and the namespaces kf has seen the user use in this context (kf's state file), the context's own
+  namespace, and the current one.
 Every way the user may not take (403), or that is not there (404, no answer), simply finds nothing.
 
 Each candidate then gets the user's role there, checked with SelfSubjectAccessReviews (two per namespace,

@@ -36,6 +36,9 @@ def run(invocation: Invocation, session: Session) -> Result:
         me = cluster.whoami(api, fallback_user=session.user_name())
     except Exception as exc:  # noqa: BLE001 - unreachable or refused: one line, the right exit status
         raise cluster.translate(exc) from exc
-    used = session.store.load().used_in(context)
+    used = list(session.store.load().used_in(context))
+    home = session.kubeconfig().namespace(context)  # the context's own namespace counts as used
+    if home:
+        used.append(home)
     projects = find_projects(api, me.user, me.groups, used=used, current=current)
     return Table(COLUMNS, tuple((p.name, p.role, ",".join(p.found)) for p in projects), wide_columns=WIDE)

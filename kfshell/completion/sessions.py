@@ -95,7 +95,8 @@ def session_refresher(session: Any, registry: Any, invalidate: Callable[[], None
         on_change=on_change,
         on_settled=lambda snapshot: writer.settled(snapshot),
         projects=lambda api, context, namespace: project_items(
-            api, session.user_name(), session.store.load().used_in(context), namespace),
+            api, session.user_name(), [*session.store.load().used_in(context),
+                                       session.kubeconfig().namespace(context) or namespace], namespace),
     )
     writer = CacheWriter(CompletionCache(cache_dir(session.env.environ)), refresher.current, CACHE_WRITE_INTERVAL)
     return refresher
