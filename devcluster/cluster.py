@@ -237,6 +237,7 @@ def _up(do_seed: bool) -> float:
     """Start each component that is not running, in order, then seed (which starts the controllers)."""
     started = time.monotonic()
     if is_up(with_controllers=do_seed):
+        kubeconfig.ensure_users()  # a cluster started by an older launcher may lack newer contexts
         return 0.0
     pki.ensure(paths.PKI)
     for stem in ("controller-manager", "scheduler", "kwok"):

@@ -29,10 +29,14 @@ def _cert_user(name: str, stem: str) -> dict:
 
 
 def _write(path: Path, config: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    import tempfile
+
+    # A temporary file of its own: two launchers writing at once must not mix their halves.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with open(fd, "w") as handle:
+        handle.write(yaml.safe_dump(config, sort_keys=False))
+    Path(tmp).chmod(0o600)
+    Path(tmp).replace(path)
 
 
 def write_component(stem: str) -> Path:
@@ -69,3 +73,14 @@ def write_users() -> Path:
     _write(paths.KUBECONFIG, {"apiVersion": "v1", "kind": "Config", "clusters": [_cluster()], "users": users,
                               "contexts": contexts, "current-context": "kf-admin", "preferences": {}})
     return paths.KUBECONFIG
+
+
+def ensure_users() -> None:
+    """Rewrite the users' kubeconfig when it lacks a context this launcher writes (same keys and tokens)."""
+    try:
+        current = yaml.safe_load(paths.KUBECONFIG.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        current = {}
+    names = {c.get("name") for c in current.get("contexts") or []}
+    if not {"kf-admin", "kf-alice", "kf-alice-exec", "kf-bob"} <= names:
+        write_users()
