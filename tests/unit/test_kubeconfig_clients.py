@@ -397,3 +397,26 @@ def test_an_exec_plugin_user_never_imports_kubernetes(server, tmp_path):
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]" and len(runs(log)) == 1
+
+
+@pytest.mark.parametrize(("no_prompt", "interactive"), [("", True), ("1", False)])
+def test_a_plugin_may_prompt_from_the_main_thread_with_a_terminal_unless_completing(tmp_path, no_prompt, interactive):
+    import os
+    import subprocess
+
+    user, log = exec_user(tmp_path, GOOD, mode="IfAvailable")
+    script = ("import json, sys\nfrom kfshell import execcred\n"
+              f"c = execcred.ExecCredentials(json.loads({json.dumps(json.dumps(user['exec']))}), user='u', "
+              "cluster={}, server='https://x')\nprint(c.token())\n")
+    primary, secondary = os.openpty()  # stdin is a terminal, as at the kf> prompt
+    try:
+        done = subprocess.run([sys.executable, "-c", script], stdin=secondary, capture_output=True, text=True,
+                              timeout=60, cwd=Path(__file__).resolve().parents[2],
+                              env={**os.environ, "KF_NO_PROMPT": no_prompt})
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == GOOD
+    assert runs(log)[0]["info"]["spec"]["interactive"] is interactive
+    assert runs(log)[0]["stdin_tty"] is interactive  # a plugin that may not prompt does not get the terminal
