@@ -108,3 +108,28 @@ def test_the_checksum_message_does_not_claim_authorship():
     assert "edited without `command upgrade`" in refused.value.message
     assert "does not tell who wrote the code" in refused.value.hint
     assert "vouch" not in str(refused.value)
+
+
+def test_a_context_that_impersonates_never_sends_its_token_to_a_function(tmp_path):
+    from kfshell.dispatch import kubeless
+    from kfshell.rest import RestClient
+
+    store = TrustStore(tmp_path)
+    found = ref("kf-system")
+    spec = specs_of([found], store)[0][0]
+    api = RestClient("https://127.0.0.1:1", token="secret", impersonate=("alice", ("team",)))
+    told = []
+
+    class Impersonating(Session):
+        def api(self, context=None):
+            return api
+
+        def tell_once(self, key, line):
+            told.append(line)
+
+    target = where.choose(spec, "auto", Impersonating(found, store), None, "team-a")
+    assert target.kind == "local" and told == [where.impersonation_note("alice") + ": commands run locally"]
+    with pytest.raises(CommandFailed, match="acts as alice"):
+        where.choose(spec, "kubeless", Impersonating(found, store), None, "team-a")
+    with pytest.raises(kubeless.NoBearerToken):
+        kubeless.call_function(api, "kf-system", "status", {}, port="http")
