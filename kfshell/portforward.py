@@ -56,9 +56,10 @@ class Forward:
             return
         self._stopped.set()
         try:
-            self._listener.close()
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone would not
         except OSError:
             pass
+        self._listener.close()
         with self._lock:
             channels, self._open = list(self._open), set()
         for channel in channels:
