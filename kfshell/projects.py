@@ -89,9 +89,16 @@ def roles_in(api: Any, namespaces: Sequence[str]) -> dict[str, str]:
     from kfshell.names import dns1123_label_problem
 
     names = [n for n in namespaces if dns1123_label_problem(n) is None]
-    wanted = [Requirement(verb=verb, resource="pods", namespace=n) for n in names for verb in ("create", "list")]
     try:
+        # Who may do it everywhere (an admin) needs no review per namespace.
+        everywhere = can_i_all(api, [Requirement(verb=v, resource="pods") for v in ("create", "list")])
+        if everywhere[Requirement(verb="create", resource="pods")]:
+            return dict.fromkeys(names, "edit")
+        verbs = ("create",) if everywhere[Requirement(verb="list", resource="pods")] else ("create", "list")
+        wanted = [Requirement(verb=verb, resource="pods", namespace=n) for n in names for verb in verbs]
         allowed = can_i_all(api, wanted)
+        if len(verbs) == 1:
+            allowed.update({Requirement(verb="list", resource="pods", namespace=n): True for n in names})
     except Exception as exc:  # noqa: BLE001 - unreachable or refused: the caller shows the translated error
         from kfshell.cluster import translate
 
