@@ -125,8 +125,9 @@ def _feed(sock: ChannelSocket, stdin: IO[bytes]) -> None:
 
 
 def run_tty(api: Any, namespace: str, pod: str, container: str, command: Sequence[str], *,
-            in_fd: int, out_fd: int) -> int:
-    """An interactive session on the local terminal; the remote exit status."""
+            in_fd: int, out_fd: int, typed: bytes = b"") -> int:
+    """An interactive session on the local terminal; the remote exit status. `typed`: keys the user typed
+    before the session started (they go first)."""
     import select
     import signal
     import termios
@@ -154,6 +155,8 @@ def run_tty(api: Any, namespace: str, pod: str, container: str, command: Sequenc
         tty.setraw(in_fd, termios.TCSANOW)  # not TCSAFLUSH: keep what was typed ahead
         send_size()
         pump.start()
+        if typed:
+            sock.send(STDIN, typed)
         while not pump.done.is_set():
             readable, _, _ = select.select([in_fd, wake_read], [], [])
             if in_fd in readable:

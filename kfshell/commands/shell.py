@@ -35,6 +35,24 @@ def run(invocation: Invocation, session: Session) -> Result:
     if not (env.stdin_isatty and env.stdout_isatty):
         raise UsageError("shell needs a terminal", hint="use `kf run NAME -- COMMAND` in scripts")
     api, namespace, pod, container = target_container(invocation, session, interactive=True)
-    code = podexec.run_tty(api, namespace, pod, container, podexec.LOGIN_SHELL,
-                           in_fd=env.stdin.fileno(), out_fd=env.stdout.fileno())
+    in_fd = env.stdin.fileno()
+    code = podexec.run_tty(api, namespace, pod, container, podexec.LOGIN_SHELL, in_fd=in_fd,
+                           out_fd=env.stdout.fileno(), typed=typed_ahead(session, in_fd))
     return Empty(exit_status=code)
+
+
+def typed_ahead(session: Session, fd: int) -> bytes:
+    """Keys typed after Enter at the kf> prompt, which prompt_toolkit read and keeps for its next prompt:
+    they were meant for the remote shell."""
+    if not session.at_prompt:
+        return b""
+    try:
+        from prompt_toolkit.input.typeahead import get_typeahead
+    except ImportError:
+        return b""
+
+    class _Terminal:  # what get_typeahead keys its buffer by (prompt_toolkit's Vt100Input on this fd)
+        def typeahead_hash(self) -> str:
+            return f"fd-{fd}"
+
+    return "".join(key.data for key in get_typeahead(_Terminal())).encode()  # type: ignore[arg-type]

@@ -106,3 +106,11 @@ def test_shell_one_shot_exits_with_the_remote_status_and_restores_the_terminal(k
         assert after.read_text() == before.read_text()
     finally:
         local.child.close(force=True)
+
+
+def test_keys_typed_ahead_at_the_prompt_reach_the_remote_shell(start, namespace, notebook):
+    shell = start("--context", "kf-alice", "-n", namespace)
+    shell.expect(f"kf kf-alice:{namespace}>")
+    shell.send(f"shell {notebook}\recho typed-$((40+2))-ahead\rexit 0\r")  # all before the remote shell starts
+    shell.expect("typed-42-ahead")
+    shell.expect(f"kf kf-alice:{namespace}>")
