@@ -102,3 +102,27 @@ def test_bob_is_refused_logs_he_may_not_read(kubeconfig, home, admin):
         from kubernetes import client
 
         client.CoreV1Api(admin).delete_namespace(name)
+
+
+def test_the_v4_protocol_still_carries_output_and_the_exit_code(kubeconfig, namespace, worker):
+    # Servers without v5 answer v4 (kf offers both, v5 first); the exit code travels the same way.
+    from kfshell import wschannel
+    from kfshell.cluster import api_client
+    from kfshell.kubeconfig import load_kubeconfig
+
+    api = api_client(load_kubeconfig(kubeconfig, "kf-alice"), "kf-alice")
+    query = [("command", "sh"), ("command", "-c"), ("command", "echo v4-out; exit 5"), ("container", "main"),
+             ("stdout", True), ("stderr", True)]
+    sock = wschannel.connect(api, f"/api/v1/namespaces/{namespace}/pods/{worker}/exec", query,
+                             protocols=(wschannel.V4,))
+    assert sock.protocol == wschannel.V4
+    out, status = b"", None
+    while (message := sock.recv()) is not None:
+        channel, data = message
+        if channel == wschannel.STDOUT:
+            out += data
+        elif channel == wschannel.ERROR:
+            status = wschannel.parse_status(data)
+    sock.close()
+    assert out == b"v4-out\n"
+    assert wschannel.exit_code(status) == 5
