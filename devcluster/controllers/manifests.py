@@ -45,19 +45,30 @@ def module_dir(controller: Controller) -> Path:
 def _load(controller: Controller, *relative: str) -> list[Manifest]:
     docs: list[Manifest] = []
     for name in relative:
-        docs += [d for d in yaml.safe_load_all((module_dir(controller) / name).read_text()) if d]
+        text = (module_dir(controller) / name).read_text()
+        docs += [d for d in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
     return docs
 
 
-def crds() -> list[Manifest]:
-    """Trainer's, JobSet's and KServe's CustomResourceDefinitions (the notebook CRD is the seed's own)."""
+def crd_files() -> list[Path]:
+    """Trainer's, JobSet's and KServe's CRD files (the notebook CRD is the seed's own), handed to kubectl as they are.
+
+    Not parsed here: KServe's InferenceService CRD alone is 2 MB of YAML, seconds of pure-Python parsing.
+    """
     trainer = [f"manifests/base/crds/trainer.kubeflow.org_{kind}.yaml"
                for kind in ("trainjobs", "trainingruntimes", "clustertrainingruntimes")]
     kserve = [f"config/crd/full/serving.kserve.io_{kind}.yaml" for kind in (
         "inferenceservices", "trainedmodels", "clusterservingruntimes", "servingruntimes", "inferencegraphs")]
     kserve.append("config/crd/full/clusterstoragecontainer/serving.kserve.io_clusterstoragecontainers.yaml")
-    return (_load(TRAINER, *trainer) + _load(JOBSET, "config/components/crd/bases/jobset.x-k8s.io_jobsets.yaml")
-            + _load(KSERVE, *kserve))
+    return ([module_dir(TRAINER) / f for f in trainer]
+            + [module_dir(JOBSET) / "config/components/crd/bases/jobset.x-k8s.io_jobsets.yaml"]
+            + [module_dir(KSERVE) / f for f in kserve])
+
+
+def crd_name(path: Path) -> str:
+    """controller-gen names its files <group>_<plural>.yaml; the CRD is <plural>.<group>."""
+    group, plural = path.stem.split("_", 1)
+    return f"{plural}.{group}"
 
 
 def _notebook_role() -> Manifest:

@@ -110,10 +110,10 @@ def prepare() -> None:
     """What the controllers need before they start: their CRDs, service accounts, RBAC and KServe's ConfigMap."""
     pki.ensure_webhook_serving(paths.PKI)
     # CRDs under kubectl's own field manager, as the seed's: an apply then replaces an older schema whole.
-    crds = manifests.crds()
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=manifests.dump(crds))
+    files = manifests.crd_files()
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", *(f"--filename={f}" for f in files))
     # Polled rather than `kubectl wait`, which fails on a CRD that has no status conditions yet.
-    for name in [c["metadata"]["name"] for c in crds] + _seed_crd_names():
+    for name in [manifests.crd_name(f) for f in files] + _seed_crd_names():
         cluster.wait_for(f"CRD {name} to be established", lambda n=name: _established(n), 60, "kube-apiserver")
     cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={manifests.FIELD_MANAGER}",
                     "-f", "-", input_text=manifests.dump(manifests.rbac() + [manifests.inferenceservice_config()]))
