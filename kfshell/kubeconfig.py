@@ -149,20 +149,27 @@ def kubeconfig_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[
 
 
 def load_kubeconfig(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
-                    context: str | None = None, environ: Mapping[str, str] | None = None) -> KubeConfig:
+                    context: str | None = None, environ: Mapping[str, str] | None = None, *,
+                    cache_dir: Path | None = None) -> KubeConfig:
     """Read and merge kubeconfig files; select `context` (default: the merged current-context).
 
     Files named in `KUBECONFIG` that do not exist are skipped, as kubectl skips them; an explicit path that
-    does not exist, a file that is not YAML, or an unknown `context` is a UsageError.
+    does not exist, a file that is not YAML, or an unknown `context` is a UsageError. `cache_dir`: where
+    the files' parsed shapes are remembered (kfshell.kubeconfig_cache; never their values); None: parse.
     """
     files, explicit = kubeconfig_paths(paths, environ)
+    shapes = None
+    if cache_dir is not None:
+        from kfshell.kubeconfig_cache import ShapeCache
+
+        shapes = ShapeCache(cache_dir)
     read: list[str] = []
     clusters: dict[str, Mapping[str, Any]] = {}
     users: dict[str, Mapping[str, Any]] = {}
     contexts: dict[str, Context] = {}
     current: str | None = None
     for path in files:
-        document = _read(path, explicit)
+        document = _read(path, explicit, shapes)
         if document is None:
             continue
         read.append(str(path))
@@ -194,7 +201,10 @@ def _unique(paths: Any) -> list[Path]:
     return seen
 
 
-def _read(path: Path, explicit: bool) -> dict[str, Any] | None:
+def _read(path: Path, explicit: bool, shapes: Any = None) -> dict[str, Any] | None:
+    from kfshell.kubeconfig_cache import stamp
+
+    before = stamp(path) if shapes is not None else None
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -204,6 +214,22 @@ def _read(path: Path, explicit: bool) -> dict[str, Any] | None:
         return None
     except OSError as err:
         raise UsageError(f"cannot read kubeconfig {path}: {err.strerror}", reason="BadKubeconfig") from err
+    # the stamp before and after the read: the text is the one the stamp describes only if it did not move
+    file_stamp = before if shapes is not None and stamp(path) == before else None
+    document = shapes.document(path, text, file_stamp) if shapes is not None else None
+    if document is None:
+        document = _parse(path, text)
+        if shapes is not None and file_stamp is not None and isinstance(document, dict):
+            shapes.remember(path, text, document, file_stamp)
+    if document is None:
+        return None
+    if not isinstance(document, dict):
+        raise UsageError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)",
+                         reason="BadKubeconfig")
+    return document
+
+
+def _parse(path: Path, text: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -214,11 +240,6 @@ def _read(path: Path, explicit: bool) -> dict[str, Any] | None:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise UsageError(f"kubeconfig {path} is not valid YAML{where}", hint="fix the file",
                          reason="BadKubeconfig") from None
-    if document is None:
-        return None
-    if not isinstance(document, dict):
-        raise UsageError(f"kubeconfig {path} is not a kubeconfig (expected a mapping)",
-                         reason="BadKubeconfig")
     return document
 
 

@@ -112,7 +112,7 @@ class Session:
                 from kfshell.kubeconfig import load_kubeconfig
 
                 self._kubeconfig = load_kubeconfig(self.options.kubeconfig, self.options.context,
-                                                   environ=self.env.environ)
+                                                   environ=self.env.environ, cache_dir=self.env.cache_dir)
             return self._kubeconfig
 
     def api(self, context: str | None = None) -> ApiClient:

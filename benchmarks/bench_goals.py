@@ -1,0 +1,160 @@
+"""Issue 13's goals in one table: each goal, kf's figure, kubectl's figure from the same run, the ratio, and
+whether the goal holds. `python -m benchmarks bench_goals` (also the last part of `make bench`).
+
+kf is the installed console script with compiled modules (benchmarks.timing). Its interpreter reads the site
+directory's `.pth` files (this machine has one that is no part of kf and costs ~45 ms); the rows marked
+`python -S` run the same command without them (the site directory still on PYTHONPATH), so both figures
+are shown: the first is what a user of this machine gets, the second what the code itself costs.
+Memory is the peak resident set of one process (ru_maxrss from wait4).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.timing import bench_env, installed_kf, run_command
+from devcluster import paths
+
+RUNS = int(os.environ.get("KF_BENCH_RUNS", "11"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class Row:
+    goal: str
+    kf: float  # ms (or MiB for memory rows)
+    kubectl: float | None
+    aim: str  # "ratio <= 1.0", "<= 250 ms" ...
+    holds: bool
+    unit: str = "ms"
+
+    def cells(self) -> list[str]:
+        kubectl = f"{self.kubectl:.1f} {self.unit}" if self.kubectl is not None else "-"
+        ratio = f"{self.kf / self.kubectl:.2f}" if self.kubectl else "-"
+        return [self.goal, f"{self.kf:.1f} {self.unit}", kubectl, ratio, self.aim, "yes" if self.holds else "NO"]
+
+
+def timed(argv: Sequence[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    run_command(argv, env)
+    return time.perf_counter() - started
+
+
+def peak_rss_mib(argv: Sequence[str], env: dict[str, str]) -> float:
+    proc = subprocess.Popen(list(argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024
+
+
+def paired_ms(a: Callable[[], float], b: Callable[[], float], runs: int) -> tuple[float, float, float]:
+    """Medians (ms) of a and b run alternately, and the median of the per-pair ratios."""
+    a(), b()
+    sa, sb = [], []
+    for _ in range(runs):
+        sa.append(a())
+        sb.append(b())
+    ratio = statistics.median(x / y for x, y in zip(sa, sb, strict=True))
+    return statistics.median(sa) * 1000, statistics.median(sb) * 1000, ratio
+
+
+def ratio_row(goal: str, kf: Sequence[str], kubectl: Sequence[str], env: dict[str, str], limit: float) -> Row:
+    kf_ms, kubectl_ms, ratio = paired_ms(lambda: timed(kf, env), lambda: timed(kubectl, env), RUNS)
+    return Row(goal, kf_ms, kubectl_ms, f"ratio <= {limit:.1f}", ratio <= limit)
+
+
+def without_site(kf_argv: Sequence[str]) -> list[str]:
+    """The same kf command through `python -S` (no .pth files run), kf and the site directory on the path."""
+    return [sys.executable, "-S", "-c", "import sys; from kfshell.cli import run; sys.argv[0] = 'kf'; run()",
+            *kf_argv[1:]]
+
+
+def main() -> None:
+    kf = installed_kf()
+    kubectl = str(paths.KUBECTL)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as home:
+        env = bench_env(home, KUBECONFIG=str(paths.KUBECONFIG))
+        bare = dict(env, PYTHONPATH=os.pathsep.join([ROOT, sysconfig.get_paths()["purelib"]]))
+
+        def status(context: str, *extra: str) -> list[str]:
+            return [kf, "--context", context, *extra, "-c", "status list", "-o", "json"]
+
+        def get(context: str, *what: str) -> list[str]:
+            return [kubectl, "--context", context, "get", *what, "-o", "json"]
+
+        deploys = ("deploy", "-n", "kubeflow")
+        rows.append(ratio_row("status list, token, --dispatch local", status("kf-alice", "--dispatch", "local"),
+                              get("kf-alice", *deploys), env, 1.0))
+        rows.append(ratio_row("  the same, python -S (no .pth)",
+                              without_site(status("kf-alice", "--dispatch", "local")),
+                              get("kf-alice", *deploys), bare, 1.0))
+        rows.append(ratio_row("status list, token, --dispatch auto", status("kf-alice"),
+                              get("kf-alice", *deploys), env, 1.0))
+        rows.append(ratio_row("status list, exec plugin", status("kf-alice-exec"),
+                              get("kf-alice-exec", *deploys), env, 1.0))
+        rows.append(ratio_row("  the same, python -S (no .pth)", without_site(status("kf-alice-exec")),
+                              get("kf-alice-exec", *deploys), bare, 1.0))
+        rows.append(ratio_row("status list, client certificate", status("kf-admin"),
+                              get("kf-admin", *deploys), env, 1.5))
+        for line, plural in (("notebook ls", "notebooks"), ("train ls", "trainjobs")):
+            rows.append(ratio_row(f"{line} -o json", [kf, "--context", "kf-alice", "-n", "alice", "-o", "json",
+                                                      *line.split()],
+                                  get("kf-alice", plural, "-n", "alice"), env, 1.0))
+        rows.append(ratio_row("kf --version", [kf, "--version"], [kubectl, "version", "--client"], env, 1.0))
+        rows.append(prompt_row(kf, kubectl, env))
+        rows.extend(complete_rows(kf, env))
+        kf_mib = statistics.median(peak_rss_mib(status("kf-alice"), env) for _ in range(3))
+        kubectl_mib = statistics.median(peak_rss_mib(get("kf-alice", *deploys), env) for _ in range(3))
+        rows.append(Row("peak memory, one-shot status list", kf_mib, kubectl_mib, "ratio <= 1.0",
+                        kf_mib <= kubectl_mib, "MiB"))
+    print_table(rows)
+
+
+def prompt_row(kf: str, kubectl: str, env: dict[str, str]) -> Row:
+    from benchmarks.bench_startup import time_to_prompt
+
+    prompt_env = dict(env, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
+    kf_ms, kubectl_ms, _ = paired_ms(lambda: time_to_prompt(kf, prompt_env),
+                                     lambda: timed([kubectl, "version", "--client"], env), RUNS)
+    return Row("first kf> prompt drawn", kf_ms, kubectl_ms, "<= 250 ms", kf_ms <= 250)
+
+
+def complete_rows(kf: str, env: dict[str, str]) -> list[Row]:
+    """TAB as bash calls it, completing alice's notebooks: with the cache fresh, and with none at all."""
+    argv = [kf, "__complete", "--", "--context", "kf-alice", "-n", "alice", "notebook", "stop", ""]
+    run_command(argv, env)  # fills the cache
+    warm = statistics.median(timed(argv, env) for _ in range(RUNS)) * 1000
+    cold_samples = []
+    for _ in range(max(3, RUNS // 2)):
+        with tempfile.TemporaryDirectory() as empty:
+            cold_samples.append(timed(argv, dict(env, XDG_CACHE_HOME=empty)))
+    cold = statistics.median(cold_samples) * 1000
+    return [Row("TAB (kf __complete), names cached", warm, None, "<= 50 ms", warm <= 50),
+            Row("TAB (kf __complete), no cache: asks", cold, None, "<= 50 ms", cold <= 50)]
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    header = ["goal", "kf", "kubectl", "ratio", "aim", "holds"]
+    table = [header] + [row.cells() for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    print(f"issue 13 goals (medians of {RUNS} paired runs; kf = the installed script, compiled modules)")
+    for n, line in enumerate(table):
+        print("  " + "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                               for i, (cell, width) in enumerate(zip(line, widths, strict=True))))
+        if n == 0:
+            print("  " + "  ".join("-" * width for width in widths))
+
+
+if __name__ == "__main__":
+    main()
