@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -119,6 +118,8 @@ class StateStore:
                     fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def _write(self, state: SavedState) -> None:
+        import tempfile  # only when the state changes
+
         fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.dir)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

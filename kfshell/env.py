@@ -7,7 +7,6 @@ the real process with `Environment.from_process()`.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,6 +66,8 @@ class Environment:
                 return os.get_terminal_size(self.stdout.fileno())
             except (OSError, ValueError, AttributeError):
                 pass
+        import shutil  # not at import: it pulls in compression modules (~5 ms)
+
         return shutil.get_terminal_size((80, 24))
 
     def _xdg(self, variable: str, default: str) -> Path:

@@ -7,7 +7,6 @@ Every failure a user can cause or meet becomes one `KfError`; `show` prints it a
 from __future__ import annotations
 
 import enum
-import traceback
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -110,6 +109,8 @@ def show(error: BaseException, env: Environment, verbose: bool = False) -> ExitS
     in kf or in a function, so it is named as such, still on one line; -v adds the traceback.
     """
     if verbose and error.__traceback__ is not None:
+        import traceback  # only with -v: it costs ~7 ms to import
+
         env.stderr.write("".join(traceback.format_exception(error)))
     if isinstance(error, KfError):
         env.stderr.write(error.one_line() + "\n")

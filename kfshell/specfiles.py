@@ -193,8 +193,11 @@ def entry_point_specs(cache: SpecCache | None = None) -> tuple[list[CommandSpec]
 def _entry_points(cache: SpecCache | None) -> list[tuple[str, str, str | None]]:
     """(entry point name, module, module file or None) of the `kf.commands` group, cached by the installed
     distributions (see `distributions_signature`)."""
+    import sys
+
     signature = distributions_signature()
-    remembered = cache.get_extra("entry_points", signature) if cache is not None else None
+    key = "entry_points " + "\0".join(sys.path)  # one entry per sys.path (python -S, a venv...): no ping-pong
+    remembered = cache.get_extra(key, signature) if cache is not None else None
     if isinstance(remembered, list):
         return [tuple(item) for item in remembered]  # type: ignore[misc]
     from importlib.metadata import entry_points
@@ -204,7 +207,7 @@ def _entry_points(cache: SpecCache | None) -> list[tuple[str, str, str | None]]:
         module = point.value.split(":", 1)[0].strip()
         found.append((point.name, module, module_file(module)))
     if cache is not None:
-        cache.put_extra("entry_points", signature, [list(item) for item in found])
+        cache.put_extra(key, signature, [list(item) for item in found])
     return found
 
 

@@ -15,10 +15,8 @@ lock, as two shells may pin at the same moment.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +30,8 @@ VERSION = 1
 
 def source_sha256(source: str | None) -> str:
     """The hex sha256 of a Function's source (spec.function), as pinned."""
+    import hashlib  # here, not at import: ~9 ms on every start for a check few commands make
+
     return hashlib.sha256((source or "").encode("utf-8")).hexdigest()
 
 
@@ -127,6 +127,8 @@ class TrustStore:
             self._loaded = None
             data = {"pins": list(self._data()["pins"]), "untrusted": list(self._data()["untrusted"])}
             yield data
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(prefix=".trust.", suffix=".tmp", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:

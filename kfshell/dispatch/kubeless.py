@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import uuid
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -192,7 +192,7 @@ def call_function(api: ApiClient, namespace: str, function_name: str, request_da
     headers = {
         "Content-Type": "application/json",
         "Accept": "application/json",
-        "event-id": uuid.uuid4().hex[:16],
+        "event-id": os.urandom(8).hex(),  # not uuid: it imports platform (~20 ms)
         "event-time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
         "event-type": "application/json",
         "event-namespace": EVENT_NAMESPACE,

@@ -17,9 +17,9 @@ import datetime
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +69,7 @@ def build_event(data: Mapping[str, Any], *, kubeconfig: str | None, context: str
     """`event` as Kubeless's Python runtime builds it, with kf's local extension."""
     # A JSON round trip: the handler sees exactly what it would receive over HTTP, and cannot mutate ours.
     payload = json.loads(json.dumps(data))
-    event_id = uuid.uuid4().hex
+    event_id = os.urandom(16).hex()  # uuid4's randomness without importing uuid (platform, ~20 ms)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
     headers = {"event-id": event_id, "event-time": now, "event-type": "application/json",
                "event-namespace": EVENT_NAMESPACE, "Content-Type": "application/json"}
