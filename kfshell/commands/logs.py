@@ -198,9 +198,10 @@ class _Stream(threading.Thread):
     """Follows one container's log until it ends (the container stopped) or `stop()`."""
 
     def __init__(self, api: Any, namespace: str, pod: Mapping[str, Any], container: str, options: LogOptions,
-                 printer: Printer) -> None:
+                 printer: Printer, *, follow: bool = True) -> None:
         super().__init__(name="kf-logs", daemon=True)
         self.api, self.namespace, self.pod, self.container = api, namespace, pod, container
+        self.follow = follow
         self.options, self.printer = options, printer
         self.label = _label(pod, container, options)
         self._response: Any = None
@@ -211,7 +212,7 @@ class _Stream(threading.Thread):
 
         try:
             self._response = self.api.stream("GET", _log_path(self.namespace, self.pod),
-                                             query=self.options.query(self.container, True),
+                                             query=self.options.query(self.container, self.follow),
                                              headers={"Accept": "*/*"}, timeout=(3.0, 24 * 3600.0))
             if self._stopped:
                 self._response.shutdown()
@@ -235,13 +236,14 @@ class _Stream(threading.Thread):
             self._response.shutdown()
 
 
-def _started(pod: Mapping[str, Any], container: str) -> tuple[bool, int]:
-    """(whether the container has run, so it has a log; its restart count)."""
+def _state(pod: Mapping[str, Any], container: str) -> tuple[str, int]:
+    """(the container's state: waiting, running or terminated; its restart count)."""
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") == container:
             state = status.get("state") or {}
-            return ("running" in state or "terminated" in state), int(status.get("restartCount") or 0)
-    return False, 0
+            found = next((k for k in ("terminated", "running") if k in state), "waiting")
+            return found, int(status.get("restartCount") or 0)
+    return "waiting", 0
 
 
 def follow(api: Any, target: Target, options: LogOptions, printer: Printer,
@@ -256,21 +258,29 @@ def follow(api: Any, target: Target, options: LogOptions, printer: Printer,
     if job_status is None and target.kind in ("trainjob", "job"):
         job_status = job_checker(api, target.namespace, target.name)
     streams: dict[tuple[str, str, int], _Stream] = {}
+    ending: dict[tuple[str, str, int], int] = {}
     wake = threading.Event()
     if printer.prefixed is None:
         count = sum(len(streams_of(p, options)) for p in target.pods)
-        printer.prefixed = count > 1 or target.selector is not None and target.kind != "pod"
+        printer.prefixed = count > 1 or target.kind in ("trainjob", "job")  # a job's pods come and go
     pods = list(target.pods)
     try:
         while True:
             for pod in pods:
                 uid = (pod.get("metadata") or {}).get("uid") or pod_name(pod)
                 for container in streams_of(pod, options):
-                    has_log, restarts = _started(pod, container)
+                    state, restarts = _state(pod, container)
                     key = (uid, container, restarts)
-                    if has_log and key not in streams:
-                        streams[key] = _Stream(api, target.namespace, pod, container, options, printer)
+                    if state != "waiting" and key not in streams:
+                        streams[key] = _Stream(api, target.namespace, pod, container, options, printer,
+                                               follow=state == "running")
                         streams[key].start()
+                    elif state == "terminated" and key in streams:
+                        # Some node agents keep a finished container's log open: end it once it has had
+                        # a poll's time to deliver its last lines.
+                        ending[key] = ending.get(key, 0) + 1
+                        if ending[key] > 1:
+                            streams[key].stop()
             live = any(s.is_alive() for s in streams.values())
             status = job_status() if job_status is not None else None
             if status is not None and status[0] and not live:
