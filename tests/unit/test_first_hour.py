@@ -154,3 +154,21 @@ def test_use_under_context_remembers_the_namespace_for_that_context_and_says_so(
     assert StateStore(shell.env.state_dir).load().used_in("ctx-a") == ("elsewhere",)
     named = fresh(shell)
     assert main(["-o", "name", "use"], named.env) == 0 and named.out == "elsewhere\n"
+
+
+def test_completion_offers_what_status_list_and_remove_accept():
+    from kfshell.completion.snapshot import Item, Snapshot
+    from kfshell.completion.suggest import Suggester
+    from kfshell.registry import Registry
+
+    snapshot = Snapshot.build("ctx", "alice", {
+        "components": [Item("kserve-controller-manager", "Component", "kubeflow"),
+                       Item("jupyter-web-app", "Component", "kubeflow"), Item("my-model", "Component", "alice")],
+        "notebooks": [Item("mnist-notebook", "Notebook", "alice"), Item("nu-nb", "Notebook", "alice")],
+        "jobs": [Item("mnist-train", "TrainJob", "alice")],
+    })
+    suggester = Suggester(Registry.load(user_dir=None), lambda: snapshot)
+    names = [s.value for s in suggester.suggest_line("status list mn")]
+    assert names[:2] == ["mnist-notebook", "mnist-train"]
+    assert [s.value for s in suggester.suggest_line("status list nu")] == ["nu-nb"]
+    assert [s.value for s in suggester.suggest_line("remove ")] == ["my-model"]
