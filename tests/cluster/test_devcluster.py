@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 
 import pytest
 from kubernetes import client
@@ -68,8 +68,10 @@ def test_exec_returns_output_and_exit_code(admin, namespace):
 
     out, _, status = _exec(admin, namespace, pod, ["sh", "-c", "echo partial; exit 7"])
     assert out == "partial\n"
-    # KWOK reports a failed command as an error whose message ends with the exit status.
-    assert re.search(r"exit status 7\b", status), status
+    # As a kubelet reports it: a Failure with reason NonZeroExitCode and the code as the ExitCode cause.
+    answer = json.loads(status)
+    assert answer["reason"] == "NonZeroExitCode", answer
+    assert {"reason": "ExitCode", "message": "7"} in answer["details"]["causes"], answer
 
 
 def test_alice_cannot_list_nodes(alice):
