@@ -168,14 +168,22 @@ class Catalog:
     def ensure_deployed(self, context: str | None = None, namespace: str | None = None) -> Deployed:
         return self.deployed(context, namespace) or self.fetch_deployed(context, namespace)
 
-    def needs_cluster(self, word: str) -> bool:
-        """Whether the registry for a command called `word` depends on the cluster's Functions."""
+    def needs_cluster(self, word: str, namespace: str | None = None) -> bool:
+        """Whether the registry for a command called `word` (run in `namespace`) depends on the cluster's
+        Functions."""
         spec = self.local.get(word)
         if spec is None:
             return True  # perhaps a namespace's or kf-system's command
         if spec.source == "client":
             return word in CATALOG_COMMANDS
-        return spec.source != "user"  # the user's own command wins over any Function
+        if spec.source == "user":
+            return False  # the user's own command wins over any Function
+        if getattr(self.session, "dispatch", "auto") == "local":
+            # --dispatch local runs the commands that are here (no lookup, issue 13); only a Function the
+            # caller pinned in this namespace (`command trust`) may replace one of them, so look only then.
+            where = self.place(None, namespace)[1]
+            return any(pin.namespace == where for pin in self.trust.pins())
+        return True
 
     # ---- registries -----------------------------------------------------------------------------
 
@@ -194,7 +202,7 @@ class Catalog:
     def registry_for(self, words: Sequence[str], context: str | None = None,
                      namespace: str | None = None) -> Registry:
         """The registry to parse `words` with: the Functions are looked up first if the command needs them."""
-        if words and self.needs_cluster(words[0]) and self.deployed(context, namespace) is None:
+        if words and self.needs_cluster(words[0], namespace) and self.deployed(context, namespace) is None:
             self.fetch_deployed(context, namespace)
         return self.registry(context, namespace)
 

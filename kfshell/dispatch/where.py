@@ -1,7 +1,9 @@
 """Where a function command runs: `--dispatch auto|local|kubeless`.
 
-- `local`: always in the embedded runtime; a command that comes from a cluster Function runs the Function's
-  own source (spec.function) there.
+- `local`: always in the embedded runtime, without asking the cluster which Functions exist for a command kf
+  has here (built-in, package): only a namespace where the caller pinned a Function (`command trust`) is
+  looked up, since only that can replace one. A command that comes from a cluster Function (one kf does not
+  have here, or a pinned one) runs the Function's own source (spec.function) here.
 - `kubeless`: always through the cluster's Function; a command with no Function, a Function that is not
   ready, or a caller without a bearer token is a clear error (exit 1).
 - `auto` (the default): the cluster's Function when one provides the command (precedence decides, see

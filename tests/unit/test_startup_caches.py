@@ -149,3 +149,57 @@ def test_entry_points_stay_cached_while_other_files_beside_them_change(tmp_path,
 
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_: pytest.fail("scanned again"))
     assert names(reread) == ["demo-one"]
+
+
+# ---- no Function lookup with --dispatch local ------------------------------------------------------------
+
+
+class _Env:
+    def __init__(self, root: Path) -> None:
+        self.config_dir = root / "config"
+        self.cache_dir = root / "cache"
+
+
+class _Session:
+    def __init__(self, root: Path, dispatch: str) -> None:
+        self.env = _Env(root)
+        self.context, self.namespace, self.dispatch = "work", "team-a", dispatch
+
+
+def catalog(tmp_path: Path, dispatch: str):
+    from kfshell.catalog import Catalog, Deployed
+    from kfshell.registry import Registry
+
+    session = _Session(tmp_path, dispatch)
+    found = Catalog(session, lambda: Registry.load(cache_file=tmp_path / "specs.json"))
+    asked: list[tuple[str | None, str | None]] = []
+
+    def fetch(context=None, namespace=None, api=None):
+        asked.append(found.place(context, namespace))
+        return Deployed(*found.place(context, namespace))
+
+    found.fetch_deployed = fetch  # type: ignore[method-assign]
+    return found, asked
+
+
+def test_dispatch_local_runs_a_built_in_without_asking_the_cluster_for_functions(tmp_path):
+    found, asked = catalog(tmp_path, "local")
+    found.registry_for(["status", "list"])
+    assert asked == []
+    found.registry_for(["no-such-command"])  # only a Function could provide it
+    assert asked == [("work", "team-a")]
+
+
+def test_dispatch_local_still_looks_where_the_caller_pinned_a_function(tmp_path):
+    found, asked = catalog(tmp_path, "local")
+    found.trust.trust("team-b", "status", "def handler(event, context): ...")
+    found.registry_for(["status", "list"])
+    assert asked == []  # pinned elsewhere: nothing here can replace the built-in
+    found.registry_for(["status", "list", "-n", "team-b"], namespace="team-b")
+    assert asked == [("work", "team-b")]
+
+
+def test_dispatch_auto_looks_the_functions_up(tmp_path):
+    found, asked = catalog(tmp_path, "auto")
+    found.registry_for(["status", "list"])
+    assert asked == [("work", "team-a")]
