@@ -285,7 +285,7 @@ class Registry:
         )
 
         cache = SpecCache(cache_file) if cache_file is not None else None
-        candidates = load_client_commands(CLIENT_COMMANDS)
+        candidates = load_client_commands(CLIENT_COMMANDS, cache)
         problems: list[str] = []
         builtin = builtin_functions_dir()
         if builtin is not None:

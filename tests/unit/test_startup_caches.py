@@ -203,3 +203,23 @@ def test_dispatch_auto_looks_the_functions_up(tmp_path):
     found, asked = catalog(tmp_path, "auto")
     found.registry_for(["status", "list"])
     assert asked == [("work", "team-a")]
+
+
+# ---- the shell's own commands, read without importing them ---------------------------------------------
+
+
+def test_client_commands_are_read_from_their_files_and_match_their_modules(tmp_path):
+    import importlib
+
+    from kfshell.commands import CLIENT_COMMANDS
+    from kfshell.specfiles import load_client_commands
+
+    cache = SpecCache(tmp_path / "specs.json")
+    read = load_client_commands(CLIENT_COMMANDS, cache)
+    cache.save()
+    again = load_client_commands(CLIENT_COMMANDS, SpecCache(tmp_path / "specs.json"))
+    imported = load_client_commands(CLIENT_COMMANDS)  # the old way: import each module
+    assert read == again == imported
+    assert [s.origin for s in read] == list(CLIENT_COMMANDS)
+    for spec in read:  # and dispatch finds what it runs where the spec says
+        assert callable(importlib.import_module(spec.origin).run)
