@@ -178,6 +178,12 @@ def _run(options: GlobalOptions, env: Environment) -> int:
     session = Session(env, SessionOptions(
         kubeconfig=options.kubeconfig, context=options.context, namespace=options.namespace,
         output=options.output, verbose=options.verbose, assume_yes=options.assume_yes, dispatch=options.dispatch))
+    first_prompt = None
+    if options.commands is None and not options.words and env.stdin_isatty:
+        from kfshell.first_prompt import FirstPrompt
+
+        first_prompt = FirstPrompt(session)  # the prompt on screen now; prompt_toolkit takes over later
+        first_prompt.draw()
 
     def load_local() -> Registry:
         return Registry.load(user_dir=env.config_dir / "commands", cache_file=env.cache_dir / "specs.json")
@@ -186,6 +192,8 @@ def _run(options: GlobalOptions, env: Environment) -> int:
     registry = catalog.local
     session.registry = registry
     session.catalog = catalog
+    if first_prompt is not None and registry.problems:
+        first_prompt.erase()
     for problem in registry.problems:
         env.stderr.write(f"kf: warning: command file skipped: {problem}\n")
     runner = Runner(session, registry)
@@ -197,10 +205,13 @@ def _run(options: GlobalOptions, env: Environment) -> int:
         if env.stdin_isatty:
             from kfshell.repl import run_repl
 
-            return run_repl(session, registry, runner)
+            return run_repl(session, registry, runner, first_prompt=first_prompt)
         return runner.run_script(env.stdin, keep_going=options.keep_going)
     except LeaveShell as leave:
         return leave.status
+    finally:
+        if first_prompt is not None:
+            first_prompt.erase()  # a start that failed before prompt_toolkit took over
 
 
 def run() -> None:

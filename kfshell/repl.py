@@ -152,8 +152,10 @@ def _tab_bindings() -> Any:
     return tab_bindings()
 
 
-def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
-    """The interactive loop; returns the exit status of the shell (0 unless `exit N`)."""
+def run_repl(session: Session, registry: Registry, runner: Runner, *, first_prompt: Any = None) -> int:
+    """The interactive loop; returns the exit status of the shell (0 unless `exit N`).
+
+    `first_prompt`: the prompt already on screen (kfshell.first_prompt), erased when prompt_toolkit takes over."""
     env = session.env
     history: Any
     try:
@@ -205,6 +207,8 @@ def run_repl(session: Session, registry: Registry, runner: Runner) -> int:
 
     prompt.app.after_render += start_background
 
+    if first_prompt is not None:
+        first_prompt.erase()
     if session.problem is not None:
         show(session.problem, env, session.verbose)
     try:
