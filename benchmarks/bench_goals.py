@@ -112,7 +112,7 @@ def main() -> None:
                                                       *line.split()],
                                   get("kf-alice", plural, "-n", "alice"), env, 1.0))
         rows.append(ratio_row("kf --version", [kf, "--version"], [kubectl, "version", "--client"], env, 1.0))
-        rows.append(prompt_row(kf, kubectl, env))
+        rows.extend(prompt_rows(kf, kubectl, env))
         rows.extend(complete_rows(kf, env))
         kf_mib = statistics.median(peak_rss_mib(status("kf-alice"), env) for _ in range(3))
         kubectl_mib = statistics.median(peak_rss_mib(get("kf-alice", *deploys), env) for _ in range(3))
@@ -121,13 +121,45 @@ def main() -> None:
     print_table(rows)
 
 
-def prompt_row(kf: str, kubectl: str, env: dict[str, str]) -> Row:
-    from benchmarks.bench_startup import time_to_prompt
+PROMPT = "kf kf-alice:"
+LIVE = "\x1b[?2004h"  # prompt_toolkit has taken the terminal (bracketed paste on): keys and TAB work
 
+
+def prompt_times(kf: str, env: dict[str, str], timeout: float = 30.0) -> tuple[float, float]:
+    """Seconds from spawning `kf` on a pty until the prompt is on screen, and until prompt_toolkit runs it."""
+    import pexpect
+
+    from benchmarks.bench_startup import ANSI
+
+    started = time.perf_counter()
+    child = pexpect.spawn(kf, ["--context", "kf-alice"], env=env, dimensions=(24, 100), encoding="utf-8")
+    seen, drawn = "", None
+    try:
+        while LIVE not in seen:
+            seen += child.read_nonblocking(4096, timeout=timeout)
+            if drawn is None and PROMPT in ANSI.sub("", seen):
+                drawn = time.perf_counter() - started
+        live = time.perf_counter() - started
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF, timeout=timeout)
+    finally:
+        child.close(force=True)
+    return drawn if drawn is not None else live, live
+
+
+def prompt_rows(kf: str, kubectl: str, env: dict[str, str]) -> list[Row]:
     prompt_env = dict(env, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
-    kf_ms, kubectl_ms, _ = paired_ms(lambda: time_to_prompt(kf, prompt_env),
-                                     lambda: timed([kubectl, "version", "--client"], env), RUNS)
-    return Row("first kf> prompt drawn", kf_ms, kubectl_ms, "<= 250 ms", kf_ms <= 250)
+    prompt_times(kf, prompt_env)
+    drawn, live, kubectl_s = [], [], []
+    for _ in range(RUNS):
+        first, taken = prompt_times(kf, prompt_env)
+        drawn.append(first)
+        live.append(taken - first)
+        kubectl_s.append(timed([kubectl, "version", "--client"], env))
+    drawn_ms, live_ms = statistics.median(drawn) * 1000, statistics.median(live) * 1000
+    kubectl_ms = statistics.median(kubectl_s) * 1000
+    return [Row("first kf> prompt drawn", drawn_ms, kubectl_ms, "<= 250 ms", drawn_ms <= 250),
+            Row("  then prompt_toolkit live (TAB works)", live_ms, None, "<= 1000 ms after", live_ms <= 1000)]
 
 
 def complete_rows(kf: str, env: dict[str, str]) -> list[Row]:
