@@ -7,7 +7,7 @@ _kf_subcommands_notebook='ls create start stop describe delete'
 _kf_subcommands_serve='create ls stop start describe delete'
 _kf_subcommands_status='list health info'
 _kf_subcommands_tensorboard='create ls delete'
-_kf_subcommands_train='create ls runtimes describe delete'
+_kf_subcommands_train='create ls runtimes describe logs delete'
 _kf_value_options='-o --output -n --namespace --context --kubeconfig --dispatch -c'
 
 _kf() {

@@ -19,7 +19,8 @@ from kfshell import workloads as w
 
 KF_COMMAND = {
     "name": "train",
-    "help": "training jobs: train NAME FILE | train NAME --runtime R --script S; ls, runtimes, describe, delete",
+    "help": "training jobs: train NAME FILE | train NAME --runtime R --script S; ls, runtimes, describe, logs, "
+            "delete",
     "timeout": 630,
     "requires": [{"verb": "list", "group": "trainer.kubeflow.org", "resource": "trainjobs",
                   "namespace": "$namespace"}],
@@ -51,6 +52,14 @@ KF_COMMAND = {
          "requires": [{"verb": "get", "group": "trainer.kubeflow.org", "resource": "trainjobs",
                        "namespace": "$namespace"}],
          "arguments": [{"name": "name", "help": "the job", "required": True, "complete": "jobs"}]},
+        {"name": "logs", "hands_to": "logs",
+         "help": "a job's logs, every node's; -f follows them until the job ends (exit 0 Complete, 1 Failed)",
+         "requires": [{"verb": "get", "group": "", "resource": "pods/log", "namespace": "$namespace"}],
+         "arguments": [{"name": "name", "help": "the job", "required": True, "complete": "jobs"},
+                       {"name": "follow", "kind": "flag", "flags": ["-f", "--follow"],
+                        "help": "keep printing until the job ends"},
+                       {"name": "tail", "kind": "option", "flags": ["--tail"], "type": "int",
+                        "help": "the last N lines of each pod"}]},
         {"name": "delete", "help": "delete a job and its pods", "confirm": "delete training job {name}",
          "requires": [{"verb": "delete", "group": "trainer.kubeflow.org", "resource": "trainjobs",
                        "namespace": "$namespace"}],

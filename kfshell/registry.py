@@ -80,6 +80,7 @@ class CommandSpec:
     confirm: str | None = None  # the question asked before a destructive command runs
     version: str | None = None  # from `command add/upgrade` (user files and cluster Functions)
     checksum: str | None = None  # "sha256:<hex>" of the source, where it was recorded
+    hands_to: str | None = None  # a subcommand the client command of this name runs (`train logs` → `logs`)
     trusted: bool = True  # False: a namespace's Function the caller has not pinned (kfshell.trust)
 
     def confirm_for(self, parent: CommandSpec | None = None) -> str | None:
@@ -221,6 +222,7 @@ def spec_from_dict(
         default=bool(data.get("default", False)),
         runs=runs,
         confirm=str(data["confirm"]) if data.get("confirm") else None,
+        hands_to=str(data["hands_to"]) if nested and data.get("hands_to") else None,
     )
 
 

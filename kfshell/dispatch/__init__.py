@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 def run(invocation: Invocation, session: Session) -> Result:
     spec = invocation.spec
+    if invocation.command.hands_to:
+        return _hand_over(invocation, session)
     if spec.runs == "client":
         module = importlib.import_module(spec.origin)
         return module.run(invocation, session)
@@ -78,6 +80,26 @@ def _shows_spinner(invocation: Invocation, data: dict[str, Any]) -> bool:
     """A command that waits for the cluster (it declares `--wait`) spins on a terminal unless told not to wait."""
     names = {arg.name for arg in invocation.command.arguments}
     return bool(data.get("interactive")) and bool(names & {"wait", "no_wait"}) and not invocation.args.get("no_wait")
+
+
+def _hand_over(invocation: Invocation, session: Session) -> Result:
+    """A subcommand that streams (`train logs`): the client command it names runs it with the same arguments.
+
+    A function answers once, so following logs cannot be one; the client command it hands to must take every
+    argument the subcommand declares.
+    """
+    from dataclasses import replace
+
+    from kfshell.commands import CLIENT_COMMANDS
+    from kfshell.specfiles import load_client_commands
+
+    name = invocation.command.hands_to
+    target = next((s for s in load_client_commands(CLIENT_COMMANDS) if s.name == name), None)
+    if target is None:
+        raise CommandFailed(f"{invocation.title} needs the client command {name}, which this kf lacks",
+                            reason="Unsupported")
+    module = importlib.import_module(target.origin)
+    return module.run(replace(invocation, spec=target, command=target, words=(name,)), session)
 
 
 def check_allowed(invocation: Invocation, catalog: Any, context: str | None, namespace: str | None) -> None:

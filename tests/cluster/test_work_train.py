@@ -194,3 +194,15 @@ def test_a_kind_the_cluster_lacks_gets_one_line(kubeconfig, namespace):
     with pytest.raises(FunctionError, match=r"this cluster has no KServe \(serving.kserve.io\)"):
         workloads.resource(api, discovery.Kind("LLMInferenceService", "serving.kserve.io", "llminferenceservices",
                                                ("v1alpha1",)), served)
+
+
+@pytest.mark.parametrize(("outcome", "status"), [("Complete", 0), ("Failed", 1)])
+def test_train_logs_follow_ends_with_the_jobs_outcome(kubeconfig, admin, namespace, tmp_path, outcome, status):
+    if not controller_running("trainer-controller"):
+        pytest.skip("following a job's pods needs the Trainer and JobSet controllers")
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(_failing_job(admin, namespace) if outcome == "Failed" else TRAINJOB.format(name="waited"))
+    assert kf(kubeconfig, "kf-alice", f"train waited {job_file}", namespace).status == 0
+    followed = kf(kubeconfig, "kf-alice", "train logs waited -f", namespace)
+    assert followed.status == status, followed.error
+    assert "waited-node-0-0" in text_of(followed)  # every node's lines, prefixed with its pod

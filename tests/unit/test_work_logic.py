@@ -208,3 +208,13 @@ def test_names_complete_from_the_live_sources():
                           (["serve", "start"], "inferenceservices"), (["tensorboard", "delete"], "tensorboards")):
         assert analyze(registry, words, "").sources == (source,), words
     assert "files" in analyze(registry, ["train", "j1"], "").sources  # `train NAME FILE`
+
+
+def test_train_logs_hands_over_to_the_logs_command_with_every_argument_it_takes():
+    from kfshell.commands import logs
+
+    invocation = parse(Registry.load(), ["train", "logs", "j1", "-f", "--tail", "5"])
+    assert invocation.command.hands_to == "logs"
+    assert invocation.args == {"name": "j1", "follow": True, "tail": 5}
+    taken = {arg["name"] for arg in logs.KF_COMMAND["arguments"]}
+    assert set(invocation.args) <= taken
