@@ -206,3 +206,12 @@ def test_train_logs_follow_ends_with_the_jobs_outcome(kubeconfig, admin, namespa
     followed = kf(kubeconfig, "kf-alice", "train logs waited -f", namespace)
     assert followed.status == status, followed.error
     assert "waited-node-0-0" in text_of(followed)  # every node's lines, prefixed with its pod
+
+
+def test_alice_sees_the_clusters_training_runtimes(kubeconfig, namespace):
+    if not controller_running("trainer-controller"):
+        pytest.skip("the built-in ClusterTrainingRuntimes come with the Trainer")
+    listed = kf(kubeconfig, "kf-alice", "train runtimes", namespace)
+    assert listed.status == 0, listed.error
+    assert "not allowed" not in listed.error
+    assert any(row.get("name") == "torch-distributed" for row in listed.rows()), listed.data
