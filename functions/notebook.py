@@ -134,7 +134,7 @@ KF_COMMAND = {'name': 'notebook',
                   'arguments': [{'name': 'name', 'help': 'the notebook', 'required': True, 'complete': 'notebooks'},
                                 {'name': 'yes', 'kind': 'flag', 'flags': ['-y', '--yes'], 'help': 'do not ask'}]}]}
 
-STOP_ANNOTATION = "kubeflow-resource-stopped"
+STOP_ANNOTATION = d.NOTEBOOK_STOPPED
 REGISTRY = "kubeflownotebookswg"
 IMAGES = {
     "scipy": f"{REGISTRY}/jupyter-scipy:v1.10.0",
@@ -181,43 +181,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # ---- state, as the Jupyter web app computes it ------------------------------------------------------------
 
 
-def state(nb: dict[str, Any], now: datetime | None = None) -> tuple[str, str]:
-    """(phase, why): ready, waiting, warning, terminating, stopped or stopping, and the reason behind it."""
-    meta, status = nb.get("metadata") or {}, nb.get("status") or {}
-    ready = int(status.get("readyReplicas") or 0)
-    if meta.get("deletionTimestamp"):
-        return "terminating", "deleting this notebook server"
-    if STOP_ANNOTATION in (meta.get("annotations") or {}):
-        if ready == 0:
-            return "stopped", "no pods are running for this notebook server"
-        return "stopping", "the notebook server is stopping"
-    if ready >= 1:
-        return "ready", "running"
-    container = status.get("containerState") or {}
-    waiting = container.get("waiting")
-    if waiting is not None:
-        reason = (waiting or {}).get("reason") or "Waiting"
-        if reason in ("PodInitializing", "ContainerCreating"):
-            return "waiting", reason
-        message = (waiting or {}).get("message")
-        return "warning", f"{reason}: {message}" if message else reason
-    if "terminated" in container:
-        ended = container["terminated"] or {}
-        return "warning", f"{ended.get('reason') or 'Terminated'}: {ended.get('message') or 'the container ended'}"
-    for cond in status.get("conditions") or []:
-        if cond.get("reason") and cond.get("status") != "True" or cond.get("type") == "Terminated":
-            return "warning", f"{cond.get('reason') or cond.get('type')}: {cond.get('message') or ''}".rstrip(": ")
-    if not container and not status.get("conditions"):
-        when = d.parse_time(meta.get("creationTimestamp"))
-        now = now or datetime.now(timezone.utc)
-        if when is not None and (now - when).total_seconds() > 600:
-            return "warning", "no status after 10 minutes: is the notebook controller running?"
-        return "waiting", "waiting for the StatefulSet to create the pod"
-    return "waiting", "scheduling the pod"
-
-
 def shown_state(nb: dict[str, Any]) -> str:
-    phase, why = state(nb)
+    phase, why = d.notebook_state(nb)
     if phase in ("waiting", "warning"):
         return f"{phase} ({why.split(':')[0]})"
     return phase
@@ -241,7 +206,7 @@ def ls_row(nb: dict[str, Any]) -> list[Any]:
             str(requests.get("cpu") or limits.get("cpu") or ""),
             str(requests.get("memory") or limits.get("memory") or ""),
             str(limits.get(GPU) or requests.get(GPU) or 0), d.age(meta.get("creationTimestamp")),
-            url_path(meta.get("namespace", ""), meta.get("name", "")), state(nb)[1], ",".join(volumes)]
+            url_path(meta.get("namespace", ""), meta.get("name", "")), d.notebook_state(nb)[1], ",".join(volumes)]
 
 
 def url_path(namespace: str, name: str) -> str:
@@ -422,7 +387,7 @@ def start_stop(req: fnkit.Request, api: Any, res: d.Resource, name: str, *, stop
     if stop and stopped:
         raise fnkit.FunctionError("Conflict", f"notebook {name} is already stopped", hint="`notebook start` it")
     if not stop and not stopped:
-        return fnkit.message(f"notebook {name} is not stopped ({state(nb)[0]})")
+        return fnkit.message(f"notebook {name} is not stopped ({d.notebook_state(nb)[0]})")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     w.merge_patch(api, res, ns, name, {"metadata": {"annotations": {STOP_ANNOTATION: when if stop else None}}})
     verb = "stopped" if stop else "started"
@@ -436,15 +401,15 @@ def _wait_for(api: Any, res: d.Resource, ns: str, name: str, req: fnkit.Request,
     def read() -> dict[str, Any]:
         return w.get(api, res, ns, name, "notebook")
 
-    w.wait_until(read, lambda nb: state(nb)[0] in phases, float(req.arg("timeout", 300)), f"notebook {name}",
-                 lambda nb: "{} ({})".format(*state(nb)))
+    w.wait_until(read, lambda nb: d.notebook_state(nb)[0] in phases, float(req.arg("timeout", 300)), f"notebook {name}",
+                 lambda nb: "{} ({})".format(*d.notebook_state(nb)))
 
 
 def describe(api: Any, res: d.Resource, ns: str, name: str) -> dict[str, Any]:
     nb = w.get(api, res, ns, name, "notebook")
     meta, status = nb.get("metadata") or {}, nb.get("status") or {}
     container = _container(nb)
-    phase, why = state(nb)
+    phase, why = d.notebook_state(nb)
     pods = d.try_list(api, f"/api/v1/namespaces/{ns}/pods", "pods", selector=f"notebook-name={name}")
     events = d.try_list(api, f"/api/v1/namespaces/{ns}/events", "events", field_selector="type=Warning")
     mine = {name} | {p["metadata"]["name"] for p in pods.items}

@@ -140,15 +140,8 @@ def _notebook_row(nb: dict[str, Any], label: str) -> list[Any]:
     containers = (((nb.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [{}]
     image = containers[0].get("image", "")
     ready = int(status.get("readyReplicas") or 0)
-    state = status.get("containerState") or {}
-    if "kubeflow-resource-stopped" in (meta.get("annotations") or {}):
-        phase = "Stopped"
-    elif "running" in state:
-        phase = "Running"
-    elif "waiting" in state:
-        phase = (state["waiting"] or {}).get("reason") or "Waiting"
-    else:
-        phase = d.latest_condition(nb) or ("Running" if ready else "Pending")
+    state, why = d.notebook_state(nb)  # as `notebook ls` and the Jupyter web app tell it
+    phase = f"{state.capitalize()} ({why.split(':')[0]})" if state in ("waiting", "warning") else state.capitalize()
     return [meta.get("name", ""), label, meta.get("namespace", ""), f"{ready}/1", phase,
             meta.get("creationTimestamp"), d.image_version(image), "", image, ""]
 

@@ -52,6 +52,8 @@ KINDS: Mapping[str, Kind] = {
                      label="profile"),
 }
 JOB_KINDS = ("trainjobs", "tfjobs", "pytorchjobs")
+# Present (any value): the notebook is stopped; the controller keeps its StatefulSet at 0 replicas.
+NOTEBOOK_STOPPED = "kubeflow-resource-stopped"
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,44 @@ def latest_condition(obj: Mapping[str, Any]) -> str | None:
         return None
     conditions.sort(key=lambda c: c.get("lastTransitionTime") or c.get("lastUpdateTime") or "")
     return conditions[-1].get("type")
+
+
+def notebook_state(nb: dict[str, Any], now: datetime | None = None) -> tuple[str, str]:
+    """A Notebook's state as the Jupyter web app computes it: (phase, why).
+
+    phase is ready, waiting, warning, terminating, stopped or stopping; why is the reason behind it.
+    """
+    meta, status = nb.get("metadata") or {}, nb.get("status") or {}
+    ready = int(status.get("readyReplicas") or 0)
+    if meta.get("deletionTimestamp"):
+        return "terminating", "deleting this notebook server"
+    if NOTEBOOK_STOPPED in (meta.get("annotations") or {}):
+        if ready == 0:
+            return "stopped", "no pods are running for this notebook server"
+        return "stopping", "the notebook server is stopping"
+    if ready >= 1:
+        return "ready", "running"
+    container = status.get("containerState") or {}
+    waiting = container.get("waiting")
+    if waiting is not None:
+        reason = (waiting or {}).get("reason") or "Waiting"
+        if reason in ("PodInitializing", "ContainerCreating"):
+            return "waiting", reason
+        message = (waiting or {}).get("message")
+        return "warning", f"{reason}: {message}" if message else reason
+    if "terminated" in container:
+        ended = container["terminated"] or {}
+        return "warning", f"{ended.get('reason') or 'Terminated'}: {ended.get('message') or 'the container ended'}"
+    for cond in status.get("conditions") or []:
+        if cond.get("reason") and cond.get("status") != "True" or cond.get("type") == "Terminated":
+            return "warning", f"{cond.get('reason') or cond.get('type')}: {cond.get('message') or ''}".rstrip(": ")
+    if not container and not status.get("conditions"):
+        when = parse_time(meta.get("creationTimestamp"))
+        now = now or datetime.now(timezone.utc)
+        if when is not None and (now - when).total_seconds() > 600:
+            return "warning", "no status after 10 minutes: is the notebook controller running?"
+        return "waiting", "waiting for the StatefulSet to create the pod"
+    return "waiting", "scheduling the pod"
 
 
 def condition_is(obj: Mapping[str, Any], kind: str) -> bool | None:

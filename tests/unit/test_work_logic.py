@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from functions import notebook, serve, tensorboard, train
-from kfshell import fnkit, manifests, workloads
+from kfshell import discovery, fnkit, manifests, workloads
 from kfshell.errors import UsageError
 from kfshell.parsing import parse
 from kfshell.registry import Registry
@@ -70,20 +70,20 @@ def test_a_schema_refusal_names_the_field_and_exits_2():
 
 
 def test_notebook_states_follow_the_web_app():
-    assert notebook.state(_nb(status={"readyReplicas": 1}))[0] == "ready"
-    assert notebook.state(_nb({notebook.STOP_ANNOTATION: "t"}, {"readyReplicas": 0}))[0] == "stopped"
-    assert notebook.state(_nb({notebook.STOP_ANNOTATION: "t"}, {"readyReplicas": 1}))[0] == "stopping"
-    assert notebook.state(_nb(deleting=True))[0] == "terminating"
-    assert notebook.state(_nb(status={"containerState": {"waiting": {"reason": "PodInitializing"}}})) == (
+    assert discovery.notebook_state(_nb(status={"readyReplicas": 1}))[0] == "ready"
+    assert discovery.notebook_state(_nb({discovery.NOTEBOOK_STOPPED: "t"}, {"readyReplicas": 0}))[0] == "stopped"
+    assert discovery.notebook_state(_nb({discovery.NOTEBOOK_STOPPED: "t"}, {"readyReplicas": 1}))[0] == "stopping"
+    assert discovery.notebook_state(_nb(deleting=True))[0] == "terminating"
+    assert discovery.notebook_state(_nb(status={"containerState": {"waiting": {"reason": "PodInitializing"}}})) == (
         "waiting", "PodInitializing")
-    warn = notebook.state(_nb(status={"containerState": {"waiting": {"reason": "ImagePullBackOff",
+    warn = discovery.notebook_state(_nb(status={"containerState": {"waiting": {"reason": "ImagePullBackOff",
                                                                      "message": "no such image"}}}))
     assert warn == ("warning", "ImagePullBackOff: no such image")
     assert notebook.shown_state(_nb(status={"containerState": {"waiting": {"reason": "ErrImagePull"}}})) == \
         "warning (ErrImagePull)"
     old = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert notebook.state(_nb(created=old))[0] == "warning"
-    assert notebook.state(_nb())[0] == "waiting"
+    assert discovery.notebook_state(_nb(created=old))[0] == "warning"
+    assert discovery.notebook_state(_nb())[0] == "waiting"
 
 
 def test_notebook_limits_are_the_web_apps_1_2_times_the_requests():
