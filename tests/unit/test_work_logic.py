@@ -69,6 +69,20 @@ def test_a_schema_refusal_names_the_field_and_exits_2():
 # ---- notebooks -------------------------------------------------------------------------------------------------
 
 
+def test_status_list_tells_a_notebooks_state_as_notebook_ls_does():
+    from functions import status
+
+    def phase(nb):
+        return status._notebook_row(nb, "Notebook")[4]
+
+    assert phase(_nb({discovery.NOTEBOOK_STOPPED: "t"}, {"readyReplicas": 0})) == "Stopped"
+    assert phase(_nb({discovery.NOTEBOOK_STOPPED: "t"}, {"readyReplicas": 1})) == "Stopping"
+    assert phase(_nb(status={"readyReplicas": 1})) == "Ready"
+    pulling = {"containerState": {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}
+    assert phase(_nb(status=pulling)) == "Warning (ImagePullBackOff)"
+    assert notebook.shown_state(_nb(status=pulling)) == "warning (ImagePullBackOff)"
+
+
 def test_notebook_states_follow_the_web_app():
     assert discovery.notebook_state(_nb(status={"readyReplicas": 1}))[0] == "ready"
     assert discovery.notebook_state(_nb({discovery.NOTEBOOK_STOPPED: "t"}, {"readyReplicas": 0}))[0] == "stopped"
