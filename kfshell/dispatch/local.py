@@ -167,8 +167,9 @@ def run_with_timeout(work: Callable[[], Any], timeout: float, *, name: str) -> A
             done.set()
 
     thread = threading.Thread(target=worker, name=f"kf-function-{name}", daemon=True)
-    thread.start()
     try:
+        # start() inside: under load the function may already run (and Ctrl-C arrive) before start() returns.
+        thread.start()
         finished = done.wait(timeout)
     except KeyboardInterrupt:
         _abandon(thread)

@@ -264,10 +264,8 @@ def test_sigint_stops_a_running_command_with_status_130(shell):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "started\n"
-        started = time.monotonic()
         child.send_signal(signal.SIGINT)
-        assert child.wait(10) == 130
-        assert time.monotonic() - started < 5
+        assert child.wait(10) == 130  # long before the function's 60 s sleep would end
         assert child.stderr.read() == "kf: slow: interrupted (the function was abandoned)\n"
     finally:
         child.kill()
