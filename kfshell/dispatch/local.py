@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +171,7 @@ def run_with_timeout(work: Callable[[], Any], timeout: float, *, name: str) -> A
     try:
         # start() inside: under load the function may already run (and Ctrl-C arrive) before start() returns.
         thread.start()
-        finished = done.wait(timeout)
+        finished = _wait(done, timeout)
     except KeyboardInterrupt:
         _abandon(thread)
         raise Interrupted("interrupted", hint="the function was abandoned", reason="Interrupted") from None
@@ -181,6 +182,19 @@ def run_with_timeout(work: Callable[[], Any], timeout: float, *, name: str) -> A
     if outcome.error is not None:
         raise _failure(outcome.error, name) from outcome.error
     return outcome.value
+
+
+def _wait(done: threading.Event, timeout: float) -> bool:
+    """done.wait(timeout) in short slices. The kernel may hand Ctrl-C's SIGINT to any thread; Python runs its
+    handler only on the main thread, and a main thread blocked in one long wait would not see it until the wait
+    ends (the first Ctrl-C then seemed to do nothing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return done.is_set()
+        if done.wait(min(left, 0.1)):
+            return True
 
 
 def _abandon(thread: threading.Thread) -> None:
