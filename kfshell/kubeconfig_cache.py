@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kfshell import jsonfile
+
 CACHE_NAME = "kubeconfig-shapes.json"
 _STR, _NULL, _BOOL, _INT, _FLOAT = "str", "null", "bool", "int", "float"
 _TAGS = {f"tag:yaml.org,2002:{t}": t for t in (_STR, _NULL, _BOOL, _INT, _FLOAT)}
@@ -40,11 +42,7 @@ class ShapeCache:
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
-            try:
-                entries = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                entries = {}
-            self._entries = entries if isinstance(entries, dict) else {}
+            self._entries = jsonfile.read_dict(self.path)
         return self._entries
 
     def document(self, path: Path, text: str, file_stamp: list[int] | None) -> Any:
@@ -72,16 +70,7 @@ class ShapeCache:
         self._save(entries)
 
     def _save(self, entries: dict[str, Any]) -> None:
-        import tempfile
-
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-shapes.", dir=self.path.parent)  # mode 0600
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(entries))
-            os.replace(tmp, self.path)
-        except OSError:
-            return  # a read-only home: parse every time
+        jsonfile.write_private(self.path, entries)  # not written (read-only home): parse every time
 
 
 def shape_of(text: str, document: Any) -> Any:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from kfshell import jsonfile
 from kfshell.registry import CommandSpec, SpecError, spec_from_dict
 
 # Beside a user's command file `x.py`, `x.kf.json` (written by `command add`) holds its version, checksum,
@@ -60,13 +61,7 @@ class SpecCache:
 
     def _load(self) -> dict[str, Any]:
         if self._entries is None:
-            import json
-
-            try:
-                entries = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                entries = {}
-            self._entries = entries if isinstance(entries, dict) else {}
+            self._entries = jsonfile.read_dict(self.path)
         return self._entries
 
     def read(self, path: Path) -> dict:
@@ -95,21 +90,9 @@ class SpecCache:
         self._dirty = True
 
     def save(self) -> None:
-        if not self._dirty:
-            return
-        import json
-        import os
-        import tempfile
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".specs.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(self._entries))  # dump() writes in many small pieces: ~10x slower
-            os.replace(tmp, self.path)
-        except (OSError, TypeError, ValueError):
-            return  # no cache this time (read-only home, a spec with a value JSON cannot hold)
-        self._dirty = False
+        # not written (read-only home, a spec with a value JSON cannot hold): no cache this time
+        if self._dirty and jsonfile.write_private(self.path, self._entries or {}):
+            self._dirty = False
 
 
 def load_function_dir(directory: Path, *, source: str,
