@@ -29,7 +29,7 @@ KF_COMMAND = {
     "name": "logs",
     "help": "print (and follow) the logs of a notebook's, job's or component's pods",
     "arguments": [
-        {"name": "name", "required": True, "complete": "workloads",
+        {"name": "name", "required": True, "complete": "pod-targets",
          "help": "a notebook, job, inference service, tensorboard, component or pod"},
         {"name": "container", "complete": "containers", "help": "only this container"},
         {"name": "follow", "kind": "flag", "flags": ["-f", "--follow"],

@@ -22,7 +22,7 @@ KF_COMMAND = {
     "name": "open",
     "help": "open a notebook, tensorboard or dashboard in the browser through a port-forward",
     "arguments": [
-        {"name": "name", "complete": "workloads",
+        {"name": "name", "complete": "pod-targets",
          "help": "a notebook, tensorboard, inference service, component or pod"},
         {"name": "port", "type": "int", "help": "the pod's port (default: its first declared one)"},
         {"name": "local_port", "kind": "option", "flags": ["--local-port"], "type": "int",

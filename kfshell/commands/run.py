@@ -21,7 +21,7 @@ KF_COMMAND = {
     "name": "run",
     "help": "run a command in a notebook's, job's or component's pod and exit with its status",
     "arguments": [
-        {"name": "name", "required": True, "complete": "workloads",
+        {"name": "name", "required": True, "complete": "pod-targets",
          "help": "a notebook, job, inference service, tensorboard, component or pod"},
         {"name": "words", "repeat": True, "help": "[container] -- the command and its arguments"},
     ],

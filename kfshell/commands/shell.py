@@ -20,7 +20,7 @@ KF_COMMAND = {
     "name": "shell",
     "help": "open a shell (bash, else sh) in a notebook's, job's or component's pod",
     "arguments": [
-        {"name": "name", "required": True, "complete": "workloads",
+        {"name": "name", "required": True, "complete": "pod-targets",
          "help": "a notebook, job, inference service, tensorboard, component or pod"},
         {"name": "container", "complete": "containers", "help": "the container (default: the pod's default one)"},
     ],

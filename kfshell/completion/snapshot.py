@@ -35,6 +35,8 @@ SOURCES = (
 DERIVED: Mapping[str, tuple[tuple[str, ...], bool]] = MappingProxyType({
     # What `status list NAME` shows: a component, or a notebook, job, inference service or tensorboard.
     "workloads": (("components", "notebooks", "jobs", "inferenceservices", "tensorboards"), False),
+    # What `shell`, `run`, `logs` and `open` reach: any of those, or a plain pod of the namespace (kfshell/pods.py).
+    "pod-targets": (("components", "notebooks", "jobs", "inferenceservices", "tensorboards", "pods"), False),
     # What `remove NAME` removes: a component of the current namespace (not kubeflow's).
     "namespace-components": (("components",), True),
 })
