@@ -195,9 +195,18 @@ class Catalog:
         local, memo = self.local, self._combined
         if memo is not None and memo[0] is local and memo[1] is found:
             return memo[2]  # asked for on every keystroke by completion: build it once per lookup
-        combined = local.with_candidates(found.specs)
+        specs = found.specs
+        if getattr(self.session, "dispatch", "auto") == "local":
+            specs = self._without_shadowing(specs)
+        combined = local.with_candidates(specs)
         self._combined = (local, found, combined)
         return combined
+
+    def _without_shadowing(self, specs: Sequence[CommandSpec]) -> list[CommandSpec]:
+        """Under --dispatch local the commands that are here run; a Function replaces one of them only if the
+        caller pinned it (`command trust`), as in a one-shot (needs_cluster). Functions adding new commands stay."""
+        pinned = {f"{pin.namespace}/{pin.name}" for pin in self.trust.pins()}
+        return [spec for spec in specs if self.local.get(spec.name) is None or spec.origin in pinned]
 
     def registry_for(self, words: Sequence[str], context: str | None = None,
                      namespace: str | None = None) -> Registry:

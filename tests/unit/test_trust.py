@@ -133,3 +133,34 @@ def test_a_context_that_impersonates_never_sends_its_token_to_a_function(tmp_pat
         where.choose(spec, "kubeless", Impersonating(found, store), None, "team-a")
     with pytest.raises(kubeless.NoBearerToken):
         kubeless.call_function(api, "kf-system", "status", {}, port="http")
+
+
+def test_under_dispatch_local_a_known_function_replaces_a_builtin_only_when_pinned(tmp_path):
+    """As in a one-shot: --dispatch local runs the commands that are here, even after the REPL's refresher
+    found kf-system's Functions; a Function the caller pinned still wins, and new commands still appear."""
+    from types import SimpleNamespace
+
+    from kfshell.catalog import Catalog as RealCatalog
+    from kfshell.catalog import Deployed
+
+    builtin = spec_from_dict(STATUS, source="builtin", origin="/x/status.py")
+    extra = FunctionRef(name="hello", namespace="kf-system", subcommand="hello", spec={"name": "hello"},
+                        source=CODE, checksum=source_checksum(CODE), handler="hello.handler")
+    session = SimpleNamespace(env=SimpleNamespace(config_dir=tmp_path), context="ctx", namespace="team-a",
+                              dispatch="local")
+    catalog = RealCatalog(session, lambda: Registry([builtin]))
+
+    def found(*refs: FunctionRef) -> None:
+        specs, _ = specs_of(list(refs), catalog.trust)
+        catalog._deployed[("ctx", "team-a")] = Deployed("ctx", "team-a", refs=refs, specs=tuple(specs))
+
+    found(ref("kf-system"), extra)
+    assert catalog.registry().get("status").source == "builtin"
+    assert catalog.registry().get("hello").origin == "kf-system/hello"
+    session.dispatch = "auto"
+    catalog._combined = None
+    assert catalog.registry().get("status").origin == "kf-system/status"
+    session.dispatch = "local"
+    catalog.trust.trust("team-a", "status", CODE)
+    found(ref("team-a"))
+    assert catalog.registry().get("status").origin == "team-a/status"
