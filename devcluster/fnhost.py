@@ -54,31 +54,35 @@ def _ip(*args: str) -> None:
 
 
 class NetnsHost:
-    """A network namespace joined to the host by a veth pair: host side 10.250.N.1, inside 10.250.N.2.
+    """A network namespace joined to the host by a veth pair: host side 10.250.N.1, inside 10.250.N.2
+    (another `subnet`, e.g. 10.251 for the pod stand-in's pods, gives SUBNET.N.1 and SUBNET.N.2).
 
     Without `index`, `create()` picks a free N at random (tests: 1..254); the dev cluster's own host
     uses a fixed index (0) and name, so `exists()` can find it again from another process.
     """
 
-    def __init__(self, index: int | None = None, name: str | None = None) -> None:
+    def __init__(self, index: int | None = None, name: str | None = None, *, subnet: str = "10.250",
+                 prefix: str = "kf") -> None:
         self.index = index
         self._name = name
+        self.subnet = subnet  # the first two octets: the pod stand-in uses its own range (10.251)
+        self.prefix = prefix  # of the interface and namespace names, so ranges never share a name
 
     @property
     def name(self) -> str:
-        return self._name or f"kf-fnhost-{self.index}"
+        return self._name or f"{self.prefix}-fnhost-{self.index}"
 
     @property
     def address(self) -> str:
-        return f"10.250.{self.index}.2"
+        return f"{self.subnet}.{self.index}.2"
 
     @property
     def gateway(self) -> str:
-        return f"10.250.{self.index}.1"
+        return f"{self.subnet}.{self.index}.1"
 
     @property
     def host_interface(self) -> str:
-        return f"kfh{self.index}"
+        return f"{self.prefix}h{self.index}"
 
     @property
     def exec_prefix(self) -> list[str]:
@@ -106,7 +110,7 @@ class NetnsHost:
         start = random.randrange(1, 255)
         for offset in range(254):
             n = (start + offset) % 254 + 1
-            if f" 10.250.{n}." in taken:
+            if f" {self.subnet}.{n}." in taken:
                 continue
             self.index = n
             try:
@@ -115,10 +119,10 @@ class NetnsHost:
                 continue  # another test took it a moment ago
             self._wire_or_delete()
             return self
-        raise HostError("no free 10.250.N.0/24 subnet for a function host")
+        raise HostError(f"no free {self.subnet}.N.0/24 subnet for a network-namespace host")
 
     def _wire_or_delete(self) -> None:
-        inner_if = f"kfn{self.index}"
+        inner_if = f"{self.prefix}n{self.index}"
         try:
             _ip("link", "add", self.host_interface, "type", "veth", "peer", "name", inner_if, "netns", self.name)
             _ip("addr", "add", f"{self.gateway}/24", "dev", self.host_interface)
