@@ -1,7 +1,8 @@
 # bash completion for kf (generated from the command registry by `make completions`; do not edit)
 # Source it, or install it as /usr/share/bash-completion/completions/kf.
 
-_kf_commands='command create delete exit help logs notebook open projects refresh remove run serve shell status tensorboard train use whoami'
+_kf_commands='admin command create delete exit help logs notebook open projects refresh remove run serve shell status tensorboard train use whoami'
+_kf_subcommands_admin='manifests install uninstall'
 _kf_subcommands_command='list describe add replace upgrade trust untrust remove'
 _kf_subcommands_notebook='ls create start stop describe delete'
 _kf_subcommands_serve='create ls stop start describe delete'

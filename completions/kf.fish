@@ -22,7 +22,7 @@ function __kf_static --description 'whether the cursor is at a command word or a
     string match -q -- '-*' (commandline -ct); and return 1
     set -l words (__kf_words)
     test (count $words) -eq 0; and return 0
-    test (count $words) -eq 1; and contains -- $words[1] command notebook serve status tensorboard train
+    test (count $words) -eq 1; and contains -- $words[1] admin command notebook serve status tensorboard train
 end
 
 function __kf_static_at_command
@@ -48,6 +48,10 @@ end
 
 complete -c kf -f
 complete -c kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kf -n '__kf_static_at_command' -a admin -d 'install kf\'s functions on a cluster, or remove them (for cluster administrators)'
+complete -c kf -n '__kf_static_at_subcommand admin' -a manifests -d 'print every object install applies, as YAML (for GitOps)'
+complete -c kf -n '__kf_static_at_subcommand admin' -a install -d 'install or upgrade: the Function CRD, the controller, RBAC, the built-ins'
+complete -c kf -n '__kf_static_at_subcommand admin' -a uninstall -d 'remove what install made (what was there before stays)'
 complete -c kf -n '__kf_static_at_command' -a command -d 'list, describe, add, upgrade and remove commands (functions)'
 complete -c kf -n '__kf_static_at_subcommand command' -a list -d 'every command: scope, source, version, where it runs, whether you may run it'
 complete -c kf -n '__kf_static_at_subcommand command' -a describe -d 'a command\'s spec, arguments, requirements and checksum'
@@ -101,6 +105,10 @@ complete -c kf -n '__kf_static_at_command' -a use -d 'switch to another namespac
 complete -c kf -n '__kf_static_at_command' -a whoami -d 'your user and groups, context, cluster and namespace, and how many commands you may run here'
 complete -c kubectl-kf -f
 complete -c kubectl-kf -n 'not __kf_static' -a '(__kf_dynamic)'
+complete -c kubectl-kf -n '__kf_static_at_command' -a admin -d 'install kf\'s functions on a cluster, or remove them (for cluster administrators)'
+complete -c kubectl-kf -n '__kf_static_at_subcommand admin' -a manifests -d 'print every object install applies, as YAML (for GitOps)'
+complete -c kubectl-kf -n '__kf_static_at_subcommand admin' -a install -d 'install or upgrade: the Function CRD, the controller, RBAC, the built-ins'
+complete -c kubectl-kf -n '__kf_static_at_subcommand admin' -a uninstall -d 'remove what install made (what was there before stays)'
 complete -c kubectl-kf -n '__kf_static_at_command' -a command -d 'list, describe, add, upgrade and remove commands (functions)'
 complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a list -d 'every command: scope, source, version, where it runs, whether you may run it'
 complete -c kubectl-kf -n '__kf_static_at_subcommand command' -a describe -d 'a command\'s spec, arguments, requirements and checksum'

@@ -16,4 +16,5 @@ CLIENT_COMMANDS = (
     "kfshell.commands.run",
     "kfshell.commands.logs",
     "kfshell.commands.open",
+    "kfshell.commands.admin",
 )
