@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from . import kubeconfig, paths, pki, processes
+from . import kubeconfig, paths, pki, podhost, processes
 from .build import COMPONENTS  # start order; `down` stops them in reverse
 
 
@@ -97,6 +97,24 @@ def is_up(with_controllers: bool = True) -> bool:
 
     return (all(processes.running_pid(c) for c in COMPONENTS) and (not with_controllers or controllers.running())
             and _ready())
+
+
+def _current() -> bool:
+    """KWOK runs with today's configuration (its stages) and the pod stand-in with today's code."""
+    return _kwok_current() and podhost.PROCESSES.running_with(podhost.NAME, podhost.fingerprint())
+
+
+def _kwok_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256(_kwok_config().read_bytes()).hexdigest()
+
+
+def _kwok_current() -> bool:
+    try:
+        return (paths.RUN / "kwok.digest").read_text() == _kwok_digest()
+    except FileNotFoundError:
+        return False
 
 
 def _apiserver_args() -> list[str]:
@@ -236,9 +254,13 @@ def up(do_seed: bool = True) -> float:
 def _up(do_seed: bool) -> float:
     """Start each component that is not running, in order, then seed (which starts the controllers)."""
     started = time.monotonic()
-    if is_up(with_controllers=do_seed):
+    if is_up(with_controllers=do_seed) and _current():
         kubeconfig.ensure_users()  # a cluster started by an older launcher may lack newer contexts
         return 0.0
+    if processes.running_pid("kwok") is not None and not _kwok_current():
+        # KWOK reads its stages only at start: a changed kwok/stages.yaml needs a new KWOK. Pods keep their
+        # status meanwhile; only pods changing state wait for it.
+        processes.stop("kwok")
     pki.ensure(paths.PKI)
     for stem in ("controller-manager", "scheduler", "kwok"):
         kubeconfig.write_component(stem)
@@ -263,11 +285,14 @@ def _up(do_seed: bool) -> float:
         exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
         kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
         kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
-        processes.start("kwok", _kwok_args())
+        args = _kwok_args()
+        processes.start("kwok", args)
+        (paths.RUN / "kwok.digest").write_text(_kwok_digest())
     if needed("pod-workdirs"):
         processes.start("pod-workdirs", [f"--kubeconfig={paths.PKI / 'kwok.kubeconfig'}", f"--root={_pods_dir()}"])
     kubectl("apply", "-f", "-", input_text=_node_manifest())
     wait_for("the node to be Ready", _node_ready, 60, "kwok")
+    podhost.ensure_running()  # function pods (created-by=kubeless): KWOK leaves them to it
     if do_seed:
         seed()
     return time.monotonic() - started
@@ -287,8 +312,10 @@ def _down(wipe: bool) -> list[str]:
 
     function_processes = functions.stop_processes()
     if wipe:
-        functions.host().delete()
-    stopped = controllers.down() + [name for name in reversed(COMPONENTS) if processes.stop(name)]
+        functions.legacy_host().delete()
+    # The pod stand-in stops its pods' processes and removes their namespaces; the pod objects stay.
+    stopped = [podhost.NAME] if podhost.stop() else []
+    stopped += controllers.down() + [name for name in reversed(COMPONENTS) if processes.stop(name)]
     if wipe:
         for path in (paths.ETCD_DATA, paths.PKI, paths.RUN):
             shutil.rmtree(path, ignore_errors=True)
@@ -301,6 +328,7 @@ def status() -> dict[str, object]:
     from .controllers import run as controllers
 
     report: dict[str, object] = {name: processes.running_pid(name) for name in COMPONENTS}
+    report[podhost.NAME] = podhost.pid()
     report.update(controllers.status())
     report["apiserver-ready"] = _ready() if report["kube-apiserver"] else False
     report["kubeconfig"] = str(paths.KUBECONFIG)
