@@ -216,8 +216,8 @@ def require_admin(api: Any, objects: Iterable[Mapping[str, Any]], verbs: Sequenc
     missing = [need for need in wanted if not answers.get(need)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise CommandFailed(f"{what} is for cluster administrators: you may not {describe(missing[0])}{more}",
-                            hint="ask a cluster administrator to run it", reason="Forbidden")
+        raise CommandFailed(f"for cluster administrators only: you may not {describe(missing[0])}{more}",
+                            hint=f"ask a cluster administrator to run {what}", reason="Forbidden")
 
 
 # ------------------------------------------------------------------------------------------------ apply
