@@ -269,6 +269,10 @@ class Run:
         return self.spec["name"]
 
 
+def _failed(run: Run) -> bool:
+    return run.done and run.state.get("terminated", {}).get("exitCode", 0) != 0
+
+
 class PodWorker:
     """Plays the kubelet for one pod, in its own thread, until the pod is deleted or the stand-in stops."""
 
@@ -280,6 +284,7 @@ class PodWorker:
         self.name: str = pod["metadata"]["name"]
         self.dir = STATE / self.uid
         self.netns: fnhost.NetnsHost | None = None
+        self.index: int | None = None  # the N of its 10.251.N.0/24, once allocated
         self.inits = [Run(c, True) for c in pod["spec"].get("initContainers") or []]
         self.mains = [Run(c, False) for c in pod["spec"].get("containers") or []]
         self.stopping = threading.Event()
@@ -339,7 +344,7 @@ class PodWorker:
         pending_init = next((r for r in self.inits if not r.done), None)
         if pending_init is not None:
             self._advance(pending_init, clock)
-        else:
+        elif not any(_failed(r) for r in self.inits):  # an init container failed for good: the pod failed
             for run in self.mains:
                 self._advance(run, clock)
                 self._probe(run, clock)
@@ -464,7 +469,7 @@ class PodWorker:
     def _setup(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._make_volumes()
-        netns = fnhost.NetnsHost(subnet=SUBNET, prefix=NETNS_PREFIX)
+        netns = fnhost.NetnsHost(self.host.allocate(self), subnet=SUBNET, prefix=NETNS_PREFIX)
         netns.create()
         self._record({"netns": netns.name, "index": netns.index})
         try:
@@ -486,6 +491,15 @@ class PodWorker:
             state = {}
         state.update(values)
         path.write_text(json.dumps(state))
+
+    def _view(self) -> dict[str, Any]:
+        """The pod with the IPs this stand-in gives it, before its status says so (for the downward API)."""
+        status = dict(self.pod.get("status") or {})
+        host_ip = self.host.host_ip(self.pod["spec"].get("nodeName", ""))
+        status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}])
+        if self.netns is not None:
+            status.update(podIP=self.netns.address, podIPs=[{"ip": self.netns.address}])
+        return {**self.pod, "status": status}
 
     def _security(self, container: Mapping[str, Any]) -> tuple[int, int, list[int]]:
         pod_sc = self.pod["spec"].get("securityContext") or {}
@@ -582,7 +596,7 @@ class PodWorker:
     def _downward(self, target: Path, items: list[dict[str, Any]], default: int, gid: int | None) -> None:
         for item in items:
             if "fieldRef" in item:
-                value = field_value(self.pod, item["fieldRef"]["fieldPath"])
+                value = field_value(self._view(), item["fieldRef"]["fieldPath"])
             else:
                 container = next((c for c in self.pod["spec"]["containers"]
                                   if c["name"] == item["resourceFieldRef"].get("containerName")),
@@ -637,7 +651,7 @@ class PodWorker:
                 continue
             source = item["valueFrom"]
             if "fieldRef" in source:
-                env[item["name"]] = field_value(self.pod, source["fieldRef"]["fieldPath"])
+                env[item["name"]] = field_value(self._view(), source["fieldRef"]["fieldPath"])
             elif "resourceFieldRef" in source:
                 named = source["resourceFieldRef"].get("containerName")
                 target = next((c for c in self.pod["spec"]["containers"] if c["name"] == named), container)
@@ -773,7 +787,7 @@ class PodWorker:
             phase = "Running"
         if all(r.done for r in self.mains) and self.mains and all("terminated" in r.state for r in self.mains):
             phase = "Succeeded" if all(r.state["terminated"]["exitCode"] == 0 for r in self.mains) else "Failed"
-        if any(r.done and "terminated" in r.state and r.state["terminated"]["exitCode"] != 0 for r in self.inits):
+        if any(_failed(r) for r in self.inits):
             phase = "Failed"
         not_ready = [r.name for r in self.mains if not r.ready]
         init_reason = None if inits_done else "ContainersNotInitialized"
@@ -940,6 +954,25 @@ class PodHost:
             except Exception:
                 return "127.0.0.1"
         return self._node_ips[node]
+
+    def allocate(self, worker: PodWorker) -> int:
+        """The N of the pod's 10.251.N.0/24: the one its status already names (a restarted stand-in keeps each
+        pod's IP), else the lowest that no pod we know of names or holds."""
+        with self.lock:
+            def named(pod: Mapping[str, Any]) -> int | None:
+                ip = (pod.get("status") or {}).get("podIP") or ""
+                return int(ip.split(".")[2]) if ip.startswith(f"{SUBNET}.") else None
+
+            others = [w for w in self.workers.values() if w is not worker]
+            taken = {w.index for w in others if w.index is not None}
+            taken |= {n for w in others if (n := named(w.pod)) is not None}
+            own = named(worker.pod)
+            if own is None or own in taken:
+                own = next((n for n in range(1, 255) if n not in taken), None)
+            if own is None:
+                raise SetupError(f"no free {SUBNET}.N.0/24 for another pod (254 at most)", reason="NoPodIP")
+            worker.index = own
+            return own
 
     def forget(self, worker: PodWorker) -> None:
         with self.lock:
