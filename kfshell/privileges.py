@@ -58,11 +58,16 @@ def _subcommands(spec: Any) -> tuple[Any, ...]:
     return tuple(getattr(spec, "subcommands", ()) or ())
 
 
+def _reviewed(spec: Any) -> bool:
+    """Functions always; a shell command only when it declares requirements (`admin`): the rest need none."""
+    return _runs(spec) != "client" or any(getattr(s, "requires", ()) for s in (spec, *_subcommands(spec)))
+
+
 def all_needs(specs: Iterable[CommandSpec], namespace: str | None) -> list[Access]:
     """Every requirement of `specs` and their subcommands (with repeats)."""
     found: list[Access] = []
     for spec in specs:
-        if _runs(spec) == "client":
+        if not _reviewed(spec):
             continue
         found += needs(spec, None, namespace)
         for sub in _subcommands(spec):
@@ -93,7 +98,7 @@ class Answers:
         return [n for n in dict.fromkeys(needs(spec, sub, self.namespace)) if self.allowed.get(n) is False]
 
     def may_run(self, spec: CommandSpec, sub: CommandSpec | None = None) -> bool:
-        if _runs(spec) == "client":
+        if not _reviewed(spec):
             return True
         if self.missing(spec, sub):
             return False
