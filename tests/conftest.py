@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every kf a test starts runs in-process: one warm agent per test home would pile up (each idles for minutes)
+# and carry one test's caches into the next. The agent's own tests (test_agent*.py) turn it on, and compare
+# every command's output both ways.
+os.environ.setdefault("KF_AGENT", "0")
 
 
 @pytest.fixture(scope="session")
