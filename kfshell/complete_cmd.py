@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -27,6 +27,8 @@ from kfshell.completion.suggest import Suggester
 # Sources a cached snapshot answers; `commands` falls back to the registry, `files` to the shell.
 _LOCAL_SOURCES = {"files", "commands", "contexts"}
 _WHERE_FLAGS = {"--context": "context", "-n": "namespace", "--namespace": "namespace", "--kubeconfig": "kubeconfig"}
+# (place, environ, start a refresher, seconds to wait for its first listing) -> a snapshot, or None
+Live = Callable[["Place", Mapping[str, str], Callable[[], Any], float], "Snapshot | None"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,11 @@ class Place:
     namespace: str | None
 
 
-def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Entry point for `kf __complete …` (argv without `__complete`). Always exits 0."""
+def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[str, str] | None = None,
+         live: Live | None = None) -> int:
+    """Entry point for `kf __complete …` (argv without `__complete`). Always exits 0.
+
+    live: the warm agent's live snapshots (kfshell.agent.server.Snapshots), which answer before the cache."""
     out = stdout or sys.stdout
     # An exec credential plugin must never prompt over the line being completed (kfshell.execcred); the
     # detached refresher inherits this.
@@ -52,7 +57,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[
         args = args[1:]
     *finished, current = args or [""]
     try:
-        lines = complete(finished, current, env)
+        lines = complete(finished, current, env, live=live)
     except Exception:  # noqa: BLE001 - TAB must never print a traceback into the user's command line
         lines = []
     for line in lines:
@@ -61,7 +66,8 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, environ: Mapping[
     return 0
 
 
-def complete(finished: list[str], current: str, environ: Mapping[str, str], registry: Any = None) -> list[str]:
+def complete(finished: list[str], current: str, environ: Mapping[str, str], registry: Any = None, *,
+             live: Live | None = None) -> list[str]:
     """The output lines for the word `current` after `finished` (registry: default, kf's own)."""
     registry = registry if registry is not None else _registry(environ)
     wanted = analyze(registry, finished, current, outer=True)
@@ -77,6 +83,14 @@ def complete(finished: list[str], current: str, environ: Mapping[str, str], regi
             return _lines(Suggester(registry, lambda: snapshot), wanted)
         cache = CompletionCache(cache_dir(environ), ttl=_float(environ.get("KF_COMPLETE_TTL"), DEFAULT_TTL))
         cached = cache.read(place.context, place.namespace)
+        if live is not None and cluster_sources:
+            # The agent's refresher for this place: its watches keep the names current. With a cache entry it
+            # answers only once settled (else the cache does, and the refresher writes it when it settles).
+            wait = 0.0 if cached is not None else _float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0)
+            found = live(place, environ, lambda: start_refresher(place, environ, cache), wait)
+            if found is not None or cached is not None:
+                snapshot = found if found is not None else cached.snapshot  # type: ignore[union-attr]
+                return _lines(Suggester(registry, lambda: snapshot), wanted)
         if cached is not None:
             snapshot = cached.snapshot
             if not cached.fresh(cache.ttl) and cluster_sources and cache.claim_refresh(place.context,
@@ -124,6 +138,20 @@ def where(words: Sequence[str], environ: Mapping[str, str]) -> Place:
 
 def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: CompletionCache) -> Snapshot:
     """List names from the cluster for at most `timeout` seconds; cache them when the listing finished."""
+    refresher = start_refresher(place, environ, cache)
+    settled = False
+    try:
+        settled = refresher.wait_settled(timeout)
+        return refresher.current()
+    finally:
+        refresher.stop()
+        # Out of time: answer with what arrived, and let a detached process finish the listing for the next TAB.
+        if not settled and cache.claim_refresh(place.context, place.namespace):
+            _spawn_refresh(place, environ)
+
+
+def start_refresher(place: Place, environ: Mapping[str, str], cache: CompletionCache) -> Any:
+    """A running completion Refresher for `place` that writes `cache` when its first listing is in."""
     from kfshell.completion.refresher import Refresher
 
     def connect(context: str | None) -> Any:
@@ -145,15 +173,7 @@ def fetch(place: Place, environ: Mapping[str, str], *, timeout: float, cache: Co
     refresher = Refresher(connect, contexts=lambda: _context_items(place, environ), on_settled=cache.write,
                           projects=projects)
     refresher.start(place.context, place.namespace)
-    settled = False
-    try:
-        settled = refresher.wait_settled(timeout)
-        return refresher.current()
-    finally:
-        refresher.stop()
-        # Out of time: answer with what arrived, and let a detached process finish the listing for the next TAB.
-        if not settled and cache.claim_refresh(place.context, place.namespace):
-            _spawn_refresh(place, environ)
+    return refresher
 
 
 REFRESH_TIMEOUT = 20.0  # the detached refresh may take its time: nobody is waiting on it
