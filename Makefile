@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 STAMP := .cache/stamps
 
-.PHONY: all deps install build cluster cluster-down seed test unit lint demo bench completions functions clean
+.PHONY: all deps install build cluster cluster-down seed test unit lint demo bench completions functions image clean
 
 all: test
 
@@ -12,6 +12,15 @@ $(STAMP)/apt:
 	@mkdir -p $(STAMP)
 	@if ! command -v ip >/dev/null || ! command -v zsh >/dev/null || ! command -v fish >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 zsh fish bash-completion >/dev/null; \
+	fi
+	@touch $@
+
+# Debian tools the runtime image is built with (images/): mmdebstrap for the rootfs, umoci for the OCI layout,
+# skopeo for the docker-archive and for pushing.
+$(STAMP)/apt-image:
+	@mkdir -p $(STAMP)
+	@if ! command -v mmdebstrap >/dev/null || ! command -v umoci >/dev/null || ! command -v skopeo >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap umoci skopeo >/dev/null; \
 	fi
 	@touch $@
 
@@ -43,13 +52,19 @@ seed: cluster
 functions: cluster
 	$(PYTHON) -m devcluster functions up
 
+# The function runtime image kf-runtime:0.1.0 (.cache/images/), from Debian's packages, no Docker engine;
+# the slow Debian rootfs is rebuilt only when its inputs change (images/README.md).
+image: $(STAMP)/apt-image install
+	$(PYTHON) -m images build
+
 lint: install
 	$(PYTHON) -m ruff check .
 
 unit: install
 	$(PYTHON) -m pytest -q tests/unit
 
-test: cluster lint
+# image: tests/image run the built image (they would build it themselves, but its tools come from here).
+test: cluster lint image
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
 demo: functions
