@@ -67,7 +67,6 @@ PODS_DIR = paths.RUN / "pods"  # pod-workdirs' per-pod directories, where KWOK r
 SUBNET = "10.251"
 NETNS_PREFIX = "kp"  # namespaces kp-fnhost-N, interfaces kphN / kpnN
 SERVICE_HOST, SERVICE_PORT = "10.96.0.1", 443  # the `kubernetes` Service's IP, in the API server's certificate
-SERVICE_INTERFACE = "kf-svc"
 IMAGES = paths.ROOT / ".cache" / "images" / "kf-runtime"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_ENTRYPOINT = ["python3", "-m", "kfshell.runtime"]
@@ -109,7 +108,7 @@ def current_root() -> Root:
         if config:
             entrypoint = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or []) or entrypoint
             env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item) or env
-        return Root("image", rootfs, entrypoint, env)
+        return Root("image", rootfs.resolve(), entrypoint, env)  # `make image` swaps the link: keep this tree
     python_bin = str(Path(sys.executable).parent)
     return Root("source", paths.ROOT, DEFAULT_ENTRYPOINT,
                 {"PATH": f"{python_bin}:{DEFAULT_PATH}", "PYTHONPATH": str(paths.ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
@@ -1094,10 +1093,11 @@ def _ours(pid: int) -> bool:
 
 
 def ensure_service_address() -> None:
-    """10.96.0.1 on a host dummy interface, so a pod's route to it ends at the relay here."""
-    subprocess.run(["ip", "link", "add", SERVICE_INTERFACE, "type", "dummy"], capture_output=True)
-    fnhost._ip("addr", "replace", f"{SERVICE_HOST}/32", "dev", SERVICE_INTERFACE)
-    fnhost._ip("link", "set", SERVICE_INTERFACE, "up")
+    """10.96.0.1 on the host's loopback interface (this kernel has no dummy interfaces): a pod's packets to it,
+    routed out of its namespace, are delivered here, to the relay."""
+    present = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+    if f" {SERVICE_HOST}/32 " not in present:
+        fnhost._ip("addr", "add", f"{SERVICE_HOST}/32", "dev", "lo")
 
 
 # --- started and stopped by the dev cluster ---
