@@ -1,58 +1,52 @@
-"""`python -m devcluster functions up|down|status`: kf's built-in functions served by the dev cluster.
+"""`python -m devcluster functions up|down|status`: kf's built-in functions in kf-system, run as on any cluster.
 
-`up` deploys every built-in function module in functions/ (one with `KF_COMMAND` and `handler`) to
-namespace kf-system as a Kubeless Function and serves it the way the cluster tests do
-(devcluster/fnhost.py): one network-namespace host `kf-functions` (10.250.0.2; the tests' hosts use
-10.250.1-254), a KWOK node with that InternalIP, a hostNetwork pod and a Service per function, and a
-runtime process per function inside the namespace, each on its own port (the Services all expose
-port 8080 `http-function-port`, as Kubeless makes them, with that port as targetPort).
+`up` applies what `kf admin install` applies for the functions: namespace kf-system, the functions' service
+account `kf-functions` and its rights (review tokens, impersonate: kfshell/admin/rbac.py), the callers' RBAC
+(here alice and bob may call every built-in), and the built-in Functions themselves
+(kfshell/admin/builtins.py), labelled app.kubernetes.io/managed-by=kf-devcluster. The function controller
+(kfshell/fncontroller, started by `python -m devcluster up`) makes each one's ConfigMap, Deployment and Service;
+the pod stand-in (devcluster/podhost.py) runs the pods. `up` returns once every Function's status says Ready
+for its current generation and its /healthz answers through the API server's service proxy.
 
-The runtimes and the relay to the API server (the namespace cannot reach 127.0.0.1:6443) are
-detached long-lived processes with pid files and logs under .cache/devcluster/run/functions/. The
-functions act with service account kf-functions's long-lived token Secret, so nothing expires.
-Callers' rights come from devcluster/functions-rbac.yaml.
-
-`up` is idempotent: a runtime whose settings (its source, the kfshell code, port, credentials, host)
-are unchanged keeps running; one whose settings changed is restarted. `down` stops the processes and removes what `up`
-made (namespace kf-system stays: others use it too).
+`up` is idempotent (server-side apply: an unchanged function keeps its pod) and also removes what the old
+harness made (hostNetwork pods, Services not owned by a Function, runtime processes and their relay, the
+`kf-functions` network namespace and KWOK node, the long-lived token Secret). `down` deletes the Functions
+(garbage collection removes their objects, the stand-in their processes) and the RBAC; namespace kf-system
+stays (others use it too). `status` reports from the Functions' status.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import hashlib
 import json
-import os
-import socket
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from . import cluster, detached, fnhost, paths
+from . import cluster, detached, fnhost, paths, podhost
 
 NAMESPACE = "kf-system"
-HOST_NAME = "kf-functions"  # the network namespace and the KWOK node
-HOST_INDEX = 0  # 10.250.0.0/24; test hosts pick from 1..254
 SERVICE_ACCOUNT = "kf-functions"
-TOKEN_SECRET = "kf-functions-token"
-RBAC = paths.SOURCE / "functions-rbac.yaml"
+CALLERS = ("user:alice", "user:bob")  # the dev cluster's users who may call the built-ins
 RUN = paths.RUN / "functions"
-PROCESSES = detached.ProcessDir(RUN)
-RELAY = "relay"  # the relay's process name (RUN/relay.pid ...); a runtime's is its function's name
-FIRST_PORT = 8080
-WORKERS = 2  # warm worker processes per function, started on demand: plenty for one person
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kf-devcluster"}
+# Until the dev cluster's controller reconciles every Function it takes those with this label
+# (devcluster/controllers/fncontroller.py: SELECTOR); harmless after.
+CONTROLLER_LABEL = {"kf.kubeflow.org/function-controller": "true"}
 SELECTOR = "app.kubernetes.io/managed-by=kf-devcluster"
 FIELD_MANAGER = "kf-devcluster-functions"
-STARTUP_TIMEOUT = 90.0
+STARTUP_TIMEOUT = 180.0  # nine pods started on two shared cores, from a cold image
+
+# The old harness's pieces, removed by `up` and `down`.
+LEGACY_PROCESSES = detached.ProcessDir(RUN)
+LEGACY_HOST_NAME = "kf-functions"  # its network namespace and KWOK node
+LEGACY_HOST_INDEX = 0
+LEGACY_TOKEN_SECRET = "kf-functions-token"
+FUNCTIONS_PATH = f"/apis/kubeless.io/v1beta1/namespaces/{NAMESPACE}/functions"
 
 
 class FunctionsError(RuntimeError):
@@ -61,262 +55,158 @@ class FunctionsError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuiltinFunction:
-    """A built-in function module and how the dev cluster serves it."""
+    """A built-in function module as a Function object."""
 
-    name: str  # the Function's, Service's and runtime's name
+    name: str  # the Function's, Service's and Deployment's name
     module: str
     subcommand: str
-    source: str
-    spec: dict[str, Any]
-    timeout: float
-    port: int  # the runtime's port on the host (the Service's targetPort)
+    manifest: dict[str, Any]
 
     @property
-    def handler(self) -> str:
-        return f"{self.module}.handler"
+    def source(self) -> str:
+        return self.manifest["spec"]["function"]
 
     @property
     def checksum(self) -> str:
-        return "sha256:" + hashlib.sha256(self.source.encode()).hexdigest()
+        return self.manifest["spec"]["checksum"]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return json.loads(self.manifest["metadata"]["annotations"]["kf.kubeflow.org/spec"])
 
 
 @dataclass(frozen=True)
 class FunctionStatus:
     name: str
     subcommand: str
-    pid: int | None
     deployed: str  # "current", "stale" (functions/ changed since `up`), "missing", or "unknown" (cluster down)
+    ready: str  # the Function's Ready condition: "True", "False" or "-" (no status yet)
+    reason: str  # its reason ("-" when none)
     answers: bool  # GET /healthz through the API server's service proxy answered 200
 
 
 @dataclass(frozen=True)
 class Report:
-    relay_pid: int | None
-    host_up: bool
     functions: list[FunctionStatus]
 
     @property
     def ok(self) -> bool:
-        return bool(self.relay_pid and self.host_up and self.functions
-                    and all(f.pid and f.answers and f.deployed == "current" for f in self.functions))
+        return bool(self.functions) and all(f.deployed == "current" and f.ready == "True" and f.answers
+                                            for f in self.functions)
 
 
 def builtin_functions() -> list[BuiltinFunction]:
-    """Every module in functions/ with a KF_COMMAND dict and a handler, with its port."""
-    import functions as package  # the repository's functions/, not this module
+    """Every built-in function module as the Function `kf admin install` applies, with the dev cluster's label."""
+    from kfshell.admin import builtins
 
-    found: list[BuiltinFunction] = []
-    for module_name in package.module_names():
-        module = package.load(module_name)
-        spec = getattr(module, "KF_COMMAND", None)
-        if not isinstance(spec, dict) or not callable(getattr(module, "handler", None)):
-            continue
-        found.append(BuiltinFunction(
-            name=module_name.replace("_", "-"), module=module_name, subcommand=str(spec["name"]),
-            source=Path(module.__file__).read_text(), spec=spec, timeout=float(spec.get("timeout") or 30),
-            port=FIRST_PORT + len(found)))
+    found = []
+    for manifest in builtins.builtin_functions(namespace=NAMESPACE, labels={**MANAGED_BY, **CONTROLLER_LABEL}):
+        module = manifest["spec"]["handler"].split(".", 1)[0]
+        found.append(BuiltinFunction(manifest["metadata"]["name"], module,
+                                     manifest["metadata"]["labels"][builtins.SUBCOMMAND_LABEL], manifest))
     return found
 
 
-def host() -> fnhost.NetnsHost:
-    return fnhost.NetnsHost(HOST_INDEX, HOST_NAME)
+def rbac(function_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The functions' own account and rights, and the callers' (alice and bob), as `kf admin install` makes them."""
+    from kfshell.admin import rbac as admin_rbac
+
+    return admin_rbac.runtime_rbac(NAMESPACE) + admin_rbac.callers_rbac(function_names, NAMESPACE, CALLERS)
 
 
 # --- up ---
 
 
 def up() -> Report:
-    """Deploy and serve every built-in function; returns once each answers through the service proxy."""
+    """Apply every built-in Function; returns once each is Ready and answers through the service proxy."""
     with _exclusive():
         if not cluster.is_up():
             raise FunctionsError("the dev cluster is not up: run `python -m devcluster up` first")
+        if podhost.pid() is None:
+            raise FunctionsError("the pod stand-in (which runs function pods) is not running: run "
+                                 "`python -m devcluster up`")
         builtins = builtin_functions()
-        netns = host()
-        if not netns.exists():
-            netns.create()
-        _ensure_relay(netns)
-        _apply(builtins, netns)
+        _remove_legacy()
+        _apply(builtins)
         _delete_stale(builtins)
-        kubeconfig = _write_kubeconfig(netns, _wait_token())
-        for function in builtins:
-            _ensure_runtime(function, netns, kubeconfig)
-        _wait_serving(builtins, netns)
+        _wait_serving(builtins)
         return _report(builtins)
 
 
-def _apply(builtins: Sequence[BuiltinFunction], netns: fnhost.NetnsHost) -> None:
-    """One server-side apply, in order: the namespace, the RBAC file, then node, Functions, Services, pods."""
+def _apply(builtins: Sequence[BuiltinFunction]) -> None:
+    """One server-side apply, in order: the namespace, the RBAC, the Functions."""
     import yaml
 
     RUN.mkdir(parents=True, exist_ok=True)
-    namespace_file = RUN / "namespace.yaml"
-    namespace_file.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
-                                              "metadata": {"name": NAMESPACE}}))
-    node = fnhost.node_manifest(HOST_NAME, netns.address)
-    node["metadata"]["labels"].update(MANAGED_BY)
-    objects = [node]
-    for function in builtins:
-        objects.append(_namespaced(fnhost.function_object(
-            function.name, function.subcommand, function.source, handler=function.handler,
-            timeout=function.timeout, spec=function.spec, labels=MANAGED_BY)))
-        objects.append(_namespaced(fnhost.service_manifest(function.name, target_port=function.port,
-                                                           labels=MANAGED_BY)))
-        objects.append(_namespaced(_pod(function)))
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    objects = [namespace, *rbac([f.name for f in builtins]), *(f.manifest for f in builtins)]
     objects_file = RUN / "objects.yaml"
     objects_file.write_text(yaml.safe_dump_all(objects, sort_keys=False))
     cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                    "-f", str(namespace_file), "-f", str(RBAC), "-f", str(objects_file))
-    fnhost.wait_until(lambda: fnhost.node_has_address(_get(f"/api/v1/nodes/{HOST_NAME}") or {}, netns.address),
-                      60, f"KWOK to make node {HOST_NAME} Ready with InternalIP {netns.address}")
-
-
-def _pod(function: BuiltinFunction) -> dict[str, Any]:
-    """The function's pod, named with a digest of its spec: pods are immutable, so a change is a new pod."""
-    pod = fnhost.pod_manifest("", function.name, HOST_NAME, function.module, "handler", timeout=function.timeout,
-                              port=function.port, labels=MANAGED_BY, service_account=SERVICE_ACCOUNT)
-    digest = hashlib.sha256(json.dumps(pod, sort_keys=True).encode()).hexdigest()[:8]
-    pod["metadata"]["name"] = f"{function.name}-{digest}"
-    return pod
-
-
-def _namespaced(obj: dict[str, Any]) -> dict[str, Any]:
-    obj["metadata"]["namespace"] = NAMESPACE
-    return obj
+                    "-f", str(objects_file))
 
 
 def _delete_stale(builtins: Sequence[BuiltinFunction]) -> None:
-    """Remove what an earlier `up` made that is no longer wanted: old pods, functions gone from functions/."""
-    wanted = {
-        "pods": {_pod(f)["metadata"]["name"] for f in builtins},
-        "services": {f.name for f in builtins},
-        "functions.kubeless.io": {f.name for f in builtins},
-    }
-    listings = {"pods": f"/api/v1/namespaces/{NAMESPACE}/pods",
-                "services": f"/api/v1/namespaces/{NAMESPACE}/services",
-                "functions.kubeless.io": f"/apis/kubeless.io/v1beta1/namespaces/{NAMESPACE}/functions"}
-    for kind, path in listings.items():
-        listing = _get(f"{path}?labelSelector={urllib.parse.quote(SELECTOR)}") or {}
-        stale = sorted({item["metadata"]["name"] for item in listing.get("items", [])} - wanted[kind])
-        if stale:
+    """Functions an earlier `up` made for modules gone from functions/."""
+    listing = _get(f"{FUNCTIONS_PATH}?labelSelector={urllib.parse.quote(SELECTOR)}") or {}
+    stale = sorted({item["metadata"]["name"] for item in listing.get("items", [])} - {f.name for f in builtins})
+    if stale:
+        cluster.kubectl("delete", "-n", NAMESPACE, "functions.kubeless.io", *stale, "--wait=false",
+                        "--ignore-not-found")
+
+
+def _remove_legacy() -> None:
+    """What the old harness made: its processes, node, network namespace, token Secret, and its pods and
+    Services (not owned by a Function: left there, they would be a name conflict for the controller)."""
+    stop_processes()
+    legacy_host().delete()
+    for kind in ("pods", "services"):
+        listing = _get(f"/api/v1/namespaces/{NAMESPACE}/{kind}?labelSelector={urllib.parse.quote(SELECTOR)}") or {}
+        names = [item["metadata"]["name"] for item in listing.get("items", [])
+                 if not item["metadata"].get("ownerReferences")]
+        if names:
             force = ["--grace-period=0", "--force"] if kind == "pods" else []
-            cluster.kubectl("delete", "-n", NAMESPACE, kind, *stale, *force, "--wait=false", "--ignore-not-found")
+            cluster.kubectl("delete", "-n", NAMESPACE, kind, *names, *force, "--wait=true", "--ignore-not-found")
+    cluster.kubectl("delete", "node", LEGACY_HOST_NAME, "--wait=false", "--ignore-not-found")
+    cluster.kubectl("delete", "-n", NAMESPACE, "secret", LEGACY_TOKEN_SECRET, "--wait=false", "--ignore-not-found")
 
 
-def _wait_token() -> str:
-    """The service account's long-lived token, once the token controller has filled in the Secret."""
-    found: dict[str, str] = {}
-
-    def filled() -> bool:
-        secret = _get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{TOKEN_SECRET}") or {}
-        token = (secret.get("data") or {}).get("token")
-        if token:
-            found["token"] = base64.b64decode(token).decode()
-        return bool(token)
-
-    fnhost.wait_until(filled, 30, f"kube-controller-manager to fill in Secret {NAMESPACE}/{TOKEN_SECRET}")
-    return found["token"]
+def legacy_host() -> fnhost.NetnsHost:
+    return fnhost.NetnsHost(LEGACY_HOST_INDEX, LEGACY_HOST_NAME)
 
 
-def _write_kubeconfig(netns: fnhost.NetnsHost, token: str) -> Path:
-    """The functions' kubeconfig (their service account, through the relay); rewritten only when it changes."""
-    import yaml
-
-    config = fnhost.function_kubeconfig(f"https://{netns.gateway}:{paths.API_PORT}",
-                                        (paths.PKI / "ca.crt").read_bytes(), token, NAMESPACE)
-    text = yaml.safe_dump(config)
-    path = RUN / "kubeconfig"
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return path
-
-
-# --- processes ---
-
-
-def _ensure_relay(netns: fnhost.NetnsHost) -> None:
-    listen = f"{netns.gateway}:{paths.API_PORT}"
-    argv = [sys.executable, "-m", "devcluster.relay", listen, f"127.0.0.1:{paths.API_PORT}"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.ROOT), os.environ.get("PYTHONPATH")]))}
-    fingerprint = _fingerprint(argv[1:], _netns_id(netns))
-    if _keep_or_stop(RELAY, fingerprint):
-        return
-    from devcluster import relay
-
-    log = PROCESSES.log(RELAY)
-    since = log.stat().st_size if log.exists() else 0
-    pid = PROCESSES.start(RELAY, argv, env, identity=argv[1:], fingerprint=fingerprint, cwd=paths.ROOT)
-    # Judged by the relay itself (its "listening" line, then the port), not by its pid file or by a port
-    # that another checkout's relay may be holding.
-    try:
-        relay.wait_started(pid, log, since, listen)
-    except relay.RelayFailed as err:
-        raise FunctionsError(f"the relay to the API server did not start: {err} (log {log})") from None
-
-
-def _ensure_runtime(function: BuiltinFunction, netns: fnhost.NetnsHost, kubeconfig: Path) -> None:
-    source_dir = RUN / function.name  # as Kubeless mounts spec.function at /kubeless/<module>.py
-    source_dir.mkdir(parents=True, exist_ok=True)
-    source_file = source_dir / f"{function.module}.py"
-    if not source_file.exists() or source_file.read_text() != function.source:
-        source_file.write_text(function.source)
-    settings = {"FUNC_TIMEOUT": f"{function.timeout:g}", "FUNC_RUNTIME": "python3.11", "FUNC_NAME": function.name,
-                "FUNC_WORKERS": str(WORKERS), "KF_RUNTIME_KUBECONFIG": str(kubeconfig)}
-    command = fnhost.runtime_command(source_dir, function.module, "handler", host=netns.address, port=function.port,
-                                     env=settings, prefix=netns.exec_prefix)
-    identity = command.argv[len(netns.exec_prefix) + 1:]  # `-m kfshell.runtime --host A --port P`
-    fingerprint = _fingerprint(command.argv, settings, function.checksum, _kfshell_digest(),
-                               hashlib.sha256(kubeconfig.read_bytes()).hexdigest(), _netns_id(netns))
-    if not _keep_or_stop(function.name, fingerprint):
-        PROCESSES.start(function.name, command.argv, command.env, identity=identity, fingerprint=fingerprint,
-                        cwd=paths.ROOT)
-
-
-def _wait_serving(builtins: Sequence[BuiltinFunction], netns: fnhost.NetnsHost) -> None:
+def _wait_serving(builtins: Sequence[BuiltinFunction]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     for function in builtins:
-        while not (_healthy(netns.address, function.port) and _answers(function.name)):
-            log = f"log {PROCESSES.log(function.name)}:\n{PROCESSES.tail(function.name)}"
-            if PROCESSES.pid(function.name) is None:
-                raise FunctionsError(f"function {function.name} exited; {log}")
+        while True:
+            obj = _get(f"{FUNCTIONS_PATH}/{function.name}") or {}
+            if _ready(obj)[0] == "True" and _answers(function.name):
+                break
             if time.monotonic() > deadline:
-                raise FunctionsError(f"timed out after {STARTUP_TIMEOUT:g}s waiting for function {function.name} "
-                                     f"to answer through the service proxy; {log}")
-            time.sleep(0.1)
+                ready, reason, message = _ready(obj)
+                said = f"Ready={ready} {reason}: {message}" if ready != "-" else "no status yet"
+                raise FunctionsError(
+                    f"timed out after {STARTUP_TIMEOUT:g}s waiting for function {function.name} to be Ready and "
+                    f"answer through the service proxy; its status: {said} (is the function controller running? "
+                    f"`python -m devcluster status`; the pods' log: {paths.RUN / 'pod-host.log'})")
+            time.sleep(0.2)
 
 
-def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _kfshell_digest() -> str:
-    """A digest of the kfshell code a runtime imports: changing it restarts the runtimes, as a new image would."""
-    digest = hashlib.sha256()
-    package = paths.ROOT / "kfshell"
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _netns_id(netns: fnhost.NetnsHost) -> int:
-    """The network namespace's inode: a recreated namespace means its processes must restart."""
-    return os.stat(f"/run/netns/{netns.name}").st_ino
-
-
-def _keep_or_stop(name: str, fingerprint: str) -> bool:
-    """True when `name` runs with these settings; otherwise stop whatever runs under that name."""
-    if PROCESSES.running_with(name, fingerprint):
-        return True
-    PROCESSES.stop(name)
-    return False
+def _ready(obj: dict[str, Any]) -> tuple[str, str, str]:
+    """The Function's Ready condition (status, reason, message), "-" when the controller has not reported on
+    this generation yet."""
+    status = obj.get("status") or {}
+    if not obj or status.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
+        return "-", "-", ""
+    condition = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if condition is None:
+        return "-", "-", ""
+    return condition.get("status", "-"), condition.get("reason") or "-", condition.get("message") or ""
 
 
 def stop_processes() -> list[str]:
-    """Stop every runtime and the relay (by their pid files); `python -m devcluster down` may call this."""
-    names = [name for name in PROCESSES.names() if name != RELAY] + [RELAY]
-    return [name for name in names if PROCESSES.stop(name)]
+    """Stop the old harness's runtimes and relay (by their pid files); `python -m devcluster down` calls this."""
+    return [name for name in LEGACY_PROCESSES.names() if LEGACY_PROCESSES.stop(name)]
 
 
 # --- checks ---
@@ -334,22 +224,6 @@ def _answers(name: str) -> bool:
     return cluster.api_get(path, timeout=5.0)[0] == 200
 
 
-def _healthy(address: str, port: int) -> bool:
-    """The runtime itself answers /healthz (straight to it, no proxy from the environment)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"http://{address}:{port}/healthz", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _port_open(address: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((address, port)) == 0
-
-
 # --- status and down ---
 
 
@@ -361,27 +235,38 @@ def _report(builtins: Sequence[BuiltinFunction]) -> Report:
     cluster_up = cluster.is_up()
     rows = []
     for function in builtins:
-        deployed = "unknown"
+        deployed, ready, reason = "unknown", "-", "-"
         if cluster_up:
+            obj = _get(f"{FUNCTIONS_PATH}/{function.name}")
             deployed = "missing"
-            obj = _get(f"/apis/kubeless.io/v1beta1/namespaces/{NAMESPACE}/functions/{function.name}")
             if obj is not None:
                 deployed = "current" if (obj.get("spec") or {}).get("checksum") == function.checksum else "stale"
-        rows.append(FunctionStatus(function.name, function.subcommand, PROCESSES.pid(function.name), deployed,
+                ready, reason, _ = _ready(obj)
+        rows.append(FunctionStatus(function.name, function.subcommand, deployed, ready, reason,
                                    cluster_up and _answers(function.name)))
-    return Report(relay_pid=PROCESSES.pid(RELAY), host_up=host().exists(), functions=rows)
+    return Report(functions=rows)
 
 
 def down() -> list[str]:
-    """Stop the processes, remove the cluster objects `up` made (when the cluster is up) and the host."""
+    """Delete the Functions `up` made and the RBAC; stop whatever the old harness left."""
     with _exclusive():
         stopped = stop_processes()
         if cluster.is_up():
-            cluster.kubectl("delete", "-n", NAMESPACE, "pods,services,functions.kubeless.io", "-l", SELECTOR,
-                            "--grace-period=0", "--force", "--wait=false", "--ignore-not-found")
-            cluster.kubectl("delete", "node", HOST_NAME, "--wait=false", "--ignore-not-found")
-            cluster.kubectl("delete", "-f", str(RBAC), "--wait=false", "--ignore-not-found")
-        host().delete()
+            builtins = builtin_functions()
+            listing = _get(f"{FUNCTIONS_PATH}?labelSelector={urllib.parse.quote(SELECTOR)}") or {}
+            names = [item["metadata"]["name"] for item in listing.get("items", [])]
+            if names:
+                cluster.kubectl("delete", "-n", NAMESPACE, "functions.kubeless.io", *names, "--wait=false",
+                                "--ignore-not-found")
+            _remove_legacy()
+            import yaml
+
+            RUN.mkdir(parents=True, exist_ok=True)
+            rbac_file = RUN / "rbac.yaml"
+            rbac_file.write_text(yaml.safe_dump_all(rbac([f.name for f in builtins]), sort_keys=False))
+            cluster.kubectl("delete", "-f", str(rbac_file), "--wait=false", "--ignore-not-found")
+            stopped += names
+        legacy_host().delete()
         return stopped
 
 
@@ -408,16 +293,14 @@ def command(action: str) -> int:
                   f"try `kf --context kf-alice --dispatch kubeless status list`", file=sys.stderr)
             return 0
         if action == "down":
-            stopped = down()
-            print(f"devcluster: functions down; stopped {', '.join(stopped) or 'nothing (not running)'}",
+            removed = down()
+            print(f"devcluster: functions down; removed {', '.join(removed) or 'nothing (none deployed)'}",
                   file=sys.stderr)
             return 0
         report = status()
-        print(f"{'relay':12} {report.relay_pid or 'stopped'}")
-        print(f"{'host':12} {HOST_NAME} {host().address} {'up' if report.host_up else 'absent'}")
-        print(f"{'FUNCTION':12} {'SUBCOMMAND':12} {'PID':8} {'DEPLOYED':9} ENDPOINT")
+        print(f"{'FUNCTION':12} {'SUBCOMMAND':12} {'READY':6} {'REASON':18} {'DEPLOYED':9} ENDPOINT")
         for row in report.functions:
-            print(f"{row.name:12} {row.subcommand:12} {str(row.pid or 'stopped'):8} {row.deployed:9} "
+            print(f"{row.name:12} {row.subcommand:12} {row.ready:6} {row.reason:18} {row.deployed:9} "
                   f"{'answers' if row.answers else 'no answer'}")
         return 0 if report.ok else 1
     except (FunctionsError, fnhost.HostError, cluster.ClusterError) as err:

@@ -1,8 +1,9 @@
-"""`python -m devcluster functions up|down|status`: the built-in functions served in kf-system.
+"""`python -m devcluster functions up|down|status`: the built-in functions in kf-system, run by the controller.
 
-These tests run the real command line (as `make functions` does) and call the functions through the
-real API server's service proxy. A developer's running functions are left running: whatever state the
-functions were in before this module, it is put back afterwards.
+These tests run the real command line (as `make functions` does) and call the functions through the real API
+server's service proxy. `up` applies the Function objects `kf admin install` applies; the function controller
+makes their Deployments, the pod stand-in runs their pods. Whatever state the functions were in before this
+module, it is put back afterwards.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from devcluster import fnhost, functions
+from devcluster import functions, podhost
 from kfshell.dispatch import kubeless
 from tests.cluster.test_kubeless_status import local_call, without_age
 from tests.conftest import wait_for
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def devcluster_functions(action: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "devcluster", "functions", action], cwd=ROOT, capture_output=True,
-                          text=True, timeout=240)
+                          text=True, timeout=400)
 
 
 def up() -> subprocess.CompletedProcess[str]:
@@ -40,30 +39,26 @@ def up() -> subprocess.CompletedProcess[str]:
     return done
 
 
-def code_unchanged_since(digest: str) -> bool:
-    """Editing kfshell/ restarts every runtime on the next `up`: a test that expects pids kept checks this."""
-    return functions._kfshell_digest() == digest
+def builtin_pods(admin) -> dict[str, dict]:
+    """Each built-in's running pod (by function name), as JSON."""
+    from kubernetes import client
+
+    pods = client.CoreV1Api(admin).list_namespaced_pod(functions.NAMESPACE, label_selector="created-by=kubeless")
+    found = {}
+    for pod in pods.items:
+        if pod.metadata.deletion_timestamp is None and pod.status.phase == "Running":
+            found[pod.metadata.labels["function"]] = admin.sanitize_for_serialization(pod)
+    return found
 
 
-def runtime_pids() -> dict[str, int | None]:
-    return {f.name: f.pid for f in functions.status().functions}
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def test_rbac_manifest_lets_alice_and_bob_call_every_builtin_function() -> None:
-    """No cluster needed: a new module in functions/ must be added to devcluster/functions-rbac.yaml."""
-    docs = list(yaml.safe_load_all(functions.RBAC.read_text()))
+def test_callers_rbac_lets_alice_and_bob_call_every_builtin_function() -> None:
+    """No cluster needed: the callers' Role names every built-in's Service (NAME:PORT, as kf calls it)."""
+    docs = functions.rbac([f.name for f in functions.builtin_functions()])
     role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "kf-function-callers")
     proxy = next(r for r in role["rules"] if r["resources"] == ["services/proxy"])
     assert set(proxy["verbs"]) == {"get", "create"}
     for function in functions.builtin_functions():
-        assert f"{function.name}:{fnhost.PORT_NAME}" in proxy["resourceNames"], function.name
+        assert f"{function.name}:http-function-port" in proxy["resourceNames"], function.name
     binding = next(d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "kf-function-callers")
     assert {s["name"] for s in binding["subjects"]} == {"alice", "bob"}
     assert all(d["metadata"].get("namespace") in (None, functions.NAMESPACE) for d in docs)
@@ -75,7 +70,7 @@ def functions_state(devcluster: Path) -> Iterator[bool]:
     functions.RUN.mkdir(parents=True, exist_ok=True)
     with open(functions.RUN / "test.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        was_up = bool(functions.PROCESSES.pid(functions.RELAY) or any(runtime_pids().values()))
+        was_up = any(f.deployed != "missing" for f in functions.status().functions)
         try:
             yield was_up
         finally:
@@ -90,12 +85,14 @@ def served(functions_state: bool) -> bool:
 
 
 @pytest.mark.cluster
-def test_up_deploys_every_builtin_function_as_a_kubeless_function(admin, served: bool) -> None:
+def test_up_deploys_every_builtin_function_and_the_controller_runs_each_in_a_pod(admin, served: bool) -> None:
     from kubernetes import client
 
     objects = client.CustomObjectsApi(admin)
+    apps = client.AppsV1Api(admin)
     builtins = functions.builtin_functions()
     assert {f.module for f in builtins} >= {"status", "whoami"}
+    pods = builtin_pods(admin)
     for function in builtins:
         source = (ROOT / "functions" / f"{function.module}.py").read_text()
         obj = objects.get_namespaced_custom_object("kubeless.io", "v1beta1", "kf-system", "functions", function.name)
@@ -105,23 +102,26 @@ def test_up_deploys_every_builtin_function_as_a_kubeless_function(admin, served:
         assert obj["spec"]["handler"] == f"{function.module}.handler"
         assert obj["spec"]["function"] == source
         assert obj["spec"]["checksum"] == "sha256:" + hashlib.sha256(source.encode()).hexdigest()
+        ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True", ready
+        deployment = apps.read_namespaced_deployment(function.name, "kf-system")
+        assert deployment.metadata.owner_references[0].uid == obj["metadata"]["uid"]  # the controller's, not ours
+        pod = pods[function.name]
+        assert pod["spec"]["serviceAccountName"] == "kf-functions"
+        assert pod["status"]["podIP"].startswith(f"{podhost.SUBNET}.")
     status = devcluster_functions("status")
     assert status.returncode == 0, status.stdout + status.stderr
     for function in builtins:
         line = next(line for line in status.stdout.splitlines() if line.startswith(function.name + " "))
-        assert line.split()[-2:] == ["current", "answers"] and line.split()[2].isdigit(), line
+        assert line.split()[2] == "True" and line.split()[-2:] == ["current", "answers"], line
 
 
 @pytest.mark.cluster
-def test_up_again_is_quick_and_keeps_the_running_functions(served: bool) -> None:
-    before, code = runtime_pids(), functions._kfshell_digest()
-    started = time.monotonic()
+def test_up_again_keeps_the_running_pods(admin, served: bool) -> None:
+    before = {name: pod["metadata"]["uid"] for name, pod in builtin_pods(admin).items()}
     up()
-    took = time.monotonic() - started
-    assert all(before.values())
-    if code_unchanged_since(code):
-        assert runtime_pids() == before
-        assert took < 10, f"a second `functions up` took {took:.1f}s"
+    after = {name: pod["metadata"]["uid"] for name, pod in builtin_pods(admin).items()}
+    assert after == before and set(before) == {f.name for f in functions.builtin_functions()}
 
 
 @pytest.mark.cluster
@@ -143,32 +143,35 @@ def test_status_list_through_kf_system_equals_the_local_run(request, kubeconfig:
 
 
 @pytest.mark.cluster
-def test_the_functions_credentials_do_not_expire(served: bool) -> None:
-    config = yaml.safe_load((functions.RUN / "kubeconfig").read_text())
-    token = config["users"][0]["user"]["token"]
-    payload = token.split(".")[1]
+def test_the_functions_act_with_their_own_service_accounts_token_bound_to_their_pod(admin, served: bool) -> None:
+    pod = builtin_pods(admin)["whoami"]
+    volume = next(v["name"] for v in pod["spec"]["volumes"] if "projected" in v)
+    token_file = podhost.STATE / pod["metadata"]["uid"] / "volumes" / volume / "token"
+    payload = token_file.read_text().split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["sub"] == "system:serviceaccount:kf-system:kf-functions"
-    assert "exp" not in claims
-    assert (functions.RUN / "kubeconfig").stat().st_mode & 0o077 == 0
+    assert claims["kubernetes.io"]["pod"]["uid"] == pod["metadata"]["uid"]  # bound: dies with the pod
+    assert not functions.legacy_host().exists()  # the old harness's network namespace and its kubeconfig are gone
 
 
 @pytest.mark.cluster
-def test_down_stops_the_processes_and_removes_the_functions(admin, served: bool) -> None:
+def test_down_removes_the_functions_their_pods_and_processes(admin, served: bool) -> None:
     from kubernetes import client
 
-    pids = [pid for pid in runtime_pids().values() if pid] + [functions.PROCESSES.pid(functions.RELAY)]
-    assert all(pids)
+    uids = [pod["metadata"]["uid"] for pod in builtin_pods(admin).values()]
+    assert uids
     down = devcluster_functions("down")
     assert down.returncode == 0, down.stderr
-    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout=15, what="the runtimes and relay to exit")
     listing = client.CustomObjectsApi(admin).list_namespaced_custom_object(
         "kubeless.io", "v1beta1", "kf-system", "functions", label_selector=functions.SELECTOR)
     assert listing["items"] == []
-    assert not functions.host().exists()
+    wait_for(lambda: not builtin_pods(admin), timeout=60, what="the functions' pods to go")
+    wait_for(lambda: not any((podhost.STATE / uid).exists() for uid in uids), timeout=30,
+             what="the stand-in to remove the pods' files and network namespaces")
+    assert not client.AppsV1Api(admin).list_namespaced_deployment(
+        "kf-system", label_selector=functions.SELECTOR).items
     status = devcluster_functions("status")
     assert status.returncode == 1 and "no answer" in status.stdout
-    assert not any(functions.RUN.glob("*.pid"))
 
 
 def test_functions_up_refuses_clearly_when_the_cluster_is_not_up(tmp_path: Path) -> None:
@@ -182,20 +185,21 @@ def test_functions_up_refuses_clearly_when_the_cluster_is_not_up(tmp_path: Path)
 
 
 @pytest.mark.cluster
-def test_up_restarts_a_runtime_that_died_and_only_that_one(served: bool) -> None:
-    import signal
+def test_up_brings_back_a_function_deleted_by_hand_and_only_that_one(admin, served: bool) -> None:
+    from kubernetes import client
 
-    before, code = runtime_pids(), functions._kfshell_digest()
-    os.kill(before["status"], signal.SIGTERM)  # as if it crashed
-    wait_for(lambda: not pid_alive(before["status"]), timeout=15, what="the status runtime to exit")
+    before = {name: pod["metadata"]["uid"] for name, pod in builtin_pods(admin).items()}
+    client.CustomObjectsApi(admin).delete_namespaced_custom_object("kubeless.io", "v1beta1", "kf-system",
+                                                                   "functions", "status")
+    wait_for(lambda: "status" not in builtin_pods(admin), timeout=60, what="the status pod to go with its Function")
     status = devcluster_functions("status")
     assert status.returncode == 1
-    assert next(line for line in status.stdout.splitlines() if line.startswith("status ")).split()[2] == "stopped"
+    assert next(line for line in status.stdout.splitlines() if line.startswith("status ")).split()[-3:] == [
+        "missing", "no", "answer"]
     up()
-    after = runtime_pids()
-    assert after["status"] and after["status"] != before["status"]
-    if code_unchanged_since(code):
-        assert {k: v for k, v in after.items() if k != "status"} == {k: v for k, v in before.items() if k != "status"}
+    after = {name: pod["metadata"]["uid"] for name, pod in builtin_pods(admin).items()}
+    assert after["status"] != before["status"]
+    assert {k: v for k, v in after.items() if k != "status"} == {k: v for k, v in before.items() if k != "status"}
     assert devcluster_functions("status").returncode == 0
 
 
@@ -208,25 +212,23 @@ def run_kf(kubeconfig: str, home: Path, *args: str) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL)
 
 
-def function_calls(name: str) -> float:
-    """The runtime's own count of calls (its Prometheus /metrics), read straight from it."""
+def function_calls(admin, name: str) -> float:
+    """The runtime's own count of calls (its Prometheus /metrics), read straight from its pod's IP."""
     import urllib.request
 
-    port = next(f.port for f in functions.builtin_functions() if f.name == name)
+    address = builtin_pods(admin)[name]["status"]["podIP"]
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://{functions.host().address}:{port}/metrics", timeout=5) as resp:
+    with opener.open(f"http://{address}:8080/metrics", timeout=5) as resp:
         text = resp.read().decode()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("function_calls_total{"))
 
 
 @pytest.mark.cluster
-def test_kf_dispatch_kubeless_runs_status_list_in_the_kf_system_function(kubeconfig: str, served: bool,
+def test_kf_dispatch_kubeless_runs_status_list_in_the_kf_system_function(admin, kubeconfig: str, served: bool,
                                                                          tmp_path: Path) -> None:
-    before = function_calls("status")
+    before = function_calls(admin, "status")
     remote = run_kf(kubeconfig, tmp_path, "--dispatch", "kubeless", "status", "list")
-    if remote.returncode == 2 and "dispatch" in remote.stderr:
-        pytest.skip(f"this kf has no --dispatch yet: {remote.stderr.strip()}")
     local = run_kf(kubeconfig, tmp_path, "--dispatch", "local", "status", "list")
     assert remote.returncode == 0, remote.stderr
     assert local.returncode == 0, local.stderr
@@ -235,4 +237,4 @@ def test_kf_dispatch_kubeless_runs_status_list_in_the_kf_system_function(kubecon
         return [{k: v for k, v in record.items() if k != "age"} for record in records]
 
     assert without_age(json.loads(remote.stdout)) == without_age(json.loads(local.stdout))
-    assert function_calls("status") >= before + 1  # it ran in the cluster's function (others may call it too)
+    assert function_calls(admin, "status") >= before + 1  # it ran in the cluster's function (others may call it too)
