@@ -181,10 +181,9 @@ def debian_layer(refresh: bool = False) -> tuple[Layer, int]:
     key = _key(recipe)
     epoch = max(dates.values())
     created_by = f"mmdebstrap --variant={VARIANT} {SUITE} +{','.join(PACKAGES)}"
-    layer = Layer(work / "layer.tar", key, created_by)
-    if cached is not None and cached["key"] == key and not refresh and (work / "rootfs" / "usr").is_dir():
+    if cached and cached["key"] == key and "digest" in cached and not refresh and (work / "rootfs" / "usr").is_dir():
         log(f"Debian layer: cached (mirror of {_day(epoch)})")
-        return layer, epoch
+        return Layer(work / "layer.tar", cached["digest"], created_by), epoch
     log(f"Debian layer: mmdebstrap {SUITE} (mirror of {_day(epoch)}), about a minute")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -212,13 +211,25 @@ def debian_layer(refresh: bool = False) -> tuple[Layer, int]:
             lines = (work / "mmdebstrap.log").read_text().splitlines()
             last = next((line for line in reversed(lines) if line.startswith("E:")), lines[-1] if lines else "")
             raise BuildError(f"mmdebstrap failed: {last} (log: {work / 'mmdebstrap.log'})")
-    tmp.rename(layer.tar)
+    tar = work / "layer.tar"
+    tmp.rename(tar)
     rootfs = work / "rootfs"
     rootfs.mkdir()
-    _run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(layer.tar)], "unpacking the Debian layer")
+    _run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(tar)], "unpacking the Debian layer")
     (rootfs / "dev").mkdir(exist_ok=True)
-    recorded.write_text(json.dumps({"key": key, "recipe": recipe}, indent=1, sort_keys=True) + "\n")
-    return layer, epoch
+    # The layers above are keyed on this layer's content, so a rebuild that changed nothing rebuilds nothing.
+    digest = _file_sha256(tar)
+    recorded.write_text(json.dumps({"key": key, "digest": digest, "recipe": recipe}, indent=1, sort_keys=True)
+                        + "\n")
+    return Layer(tar, digest, created_by), epoch
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _day(epoch: int) -> str:
