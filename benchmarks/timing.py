@@ -80,7 +80,73 @@ def installed_kf() -> str:
 
 
 def bench_env(home: str, **extra: str) -> dict[str, str]:
-    """The environment for timed kf runs: a private XDG home, no colour, compiled modules kept."""
-    env = dict(os.environ, XDG_STATE_HOME=home, XDG_CONFIG_HOME=home, XDG_CACHE_HOME=home, NO_COLOR="1", **extra)
+    """The environment for timed kf runs: a private XDG home, no colour, compiled modules kept, and kf in its
+    own process (KF_AGENT=0; `agent_env` for the warm agent's figures)."""
+    env = dict(os.environ, XDG_STATE_HOME=home, XDG_CONFIG_HOME=home, XDG_CACHE_HOME=home, NO_COLOR="1",
+               KF_AGENT="0", **extra)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
+
+
+def agent_env(env: dict[str, str], runtime: str) -> dict[str, str]:
+    """`env` with kf's agent on, its socket under `runtime` (a private XDG_RUNTIME_DIR)."""
+    os.chmod(runtime, 0o700)
+    changed = dict(env, XDG_RUNTIME_DIR=runtime)
+    changed.pop("KF_AGENT", None)
+    return changed
+
+
+def warm_agent(argv: Sequence[str], env: dict[str, str], timeout: float = 60.0) -> None:
+    """Run `argv` until the agent (started by the first run) answers it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(list(argv), env=dict(env, KF_AGENT_DEBUG="1"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        if "kf: agent:" not in proc.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the agent never answered {' '.join(argv)}: {proc.stderr[-300:]}")
+        time.sleep(0.2)
+
+
+def stop_agents(runtime: str) -> None:
+    """End the agents whose sockets are under `runtime` (their pid from the socket's peer credentials)."""
+    import signal
+    import socket
+
+    folder = Path(runtime) / "kf"
+    for path in folder.glob("agent-*.sock") if folder.exists() else []:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(str(path))
+                cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            except OSError:
+                continue
+        pid = int.from_bytes(cred[:4], sys.byteorder)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
+
+
+def agent_rss_mib(runtime: str) -> float:
+    """The peak resident set (VmHWM) of the agents under `runtime`, summed."""
+    import socket
+
+    total = 0.0
+    folder = Path(runtime) / "kf"
+    for path in folder.glob("agent-*.sock") if folder.exists() else []:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            try:
+                sock.connect(str(path))
+                cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            except OSError:
+                continue
+        pid = int.from_bytes(cred[:4], sys.byteorder)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total

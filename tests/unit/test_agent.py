@@ -31,13 +31,14 @@ class AgentHome:
     """A private XDG home and runtime directory; `kf(...)` runs `python -m kfshell` there, through the agent
     or (agent=False) with KF_AGENT=0; `stop()` ends the agent this home started."""
 
-    def __init__(self, root: Path, **environ: str) -> None:
+    def __init__(self, root: Path, source: Path | None = None, **environ: str) -> None:
         self.root = root
         self.runtime = root / "run"
-        self.runtime.mkdir(mode=0o700)
-        # A copy of kf's code: the agent ends when its code changes, and the shared tree changes under us.
-        self.source = root / "src"
-        for package in ("kfshell", "functions"):
+        self.runtime.mkdir(mode=0o700, parents=True)
+        # A copy of kf's code (or another home's): the agent ends when its code changes, and the shared tree
+        # changes under us.
+        self.source = source or root / "src"
+        for package in ("kfshell", "functions") if source is None else ():
             shutil.copytree(ROOT / package, self.source / package, ignore=shutil.ignore_patterns("__pycache__"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KF_", "XDG_"))}
         self.env.update(XDG_RUNTIME_DIR=str(self.runtime), XDG_CONFIG_HOME=str(root / "config"),
