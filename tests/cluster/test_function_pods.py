@@ -339,7 +339,7 @@ def test_kf_command_add_runs_the_function_in_its_pod_upgrade_rolls_it_and_remove
     wait_for(lambda: not pod_processes(old_uid), timeout=30, what="the old pod's processes to stop")
     uids = [p["metadata"]["uid"] for p in function_pods(admin, namespace, "hello")]
 
-    removed = alice("command", "remove", "hello")
+    removed = alice("command", "remove", "hello", "--yes")
     assert removed.returncode == 0, removed.stderr
     apps, core = client.AppsV1Api(admin), client.CoreV1Api(admin)
 
