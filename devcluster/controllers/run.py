@@ -1,4 +1,5 @@
 """Start, check and stop the controllers: each with its own service account's kubeconfig, config and ports.
+kf's function controller (fncontroller.py) starts last, once the Kubeflow controllers serve.
 
 Out of cluster, the webhook servers get a certificate for 127.0.0.1 from the dev cluster's CA (the cert
 rotators Trainer and JobSet ship need a kubelet-mounted Secret, so they are switched off), and the webhook
@@ -17,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from .. import cluster, fnhost, paths, pki, processes
-from . import CONTROLLERS, JOBSET, KSERVE, NAMESPACE, TRAINER, TRAINER_STATUS_PORT, Controller, manifests
+from . import CONTROLLERS, JOBSET, KSERVE, NAMESPACE, TRAINER, TRAINER_STATUS_PORT, Controller, fncontroller, manifests
 
 READY_TIMEOUT = 90.0
 
@@ -117,6 +118,7 @@ def prepare() -> None:
         cluster.wait_for(f"CRD {name} to be established", lambda n=name: _established(n), 60, "kube-apiserver")
     cluster.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={manifests.FIELD_MANAGER}",
                     "-f", "-", input_text=manifests.dump(manifests.rbac() + [manifests.inferenceservice_config()]))
+    fncontroller.prepare()
 
 
 def _seed_crd_names() -> list[str]:
@@ -142,6 +144,8 @@ def up() -> list[str]:
         if hooks:
             cluster.kubectl("apply", "--server-side", "--force-conflicts",
                             f"--field-manager={manifests.FIELD_MANAGER}", "-f", "-", input_text=manifests.dump(hooks))
+    if fncontroller.up():
+        started.append(fncontroller.NAME)
     return started
 
 
@@ -152,13 +156,14 @@ def apply_runtimes() -> None:
 
 
 def running() -> bool:
-    return all(processes.running_pid(c.name) for c in CONTROLLERS)
+    return all(processes.running_pid(c.name) for c in CONTROLLERS) and fncontroller.running()
 
 
 def status() -> dict[str, int | None]:
-    return {c.name: processes.running_pid(c.name) for c in CONTROLLERS}
+    return {**{c.name: processes.running_pid(c.name) for c in CONTROLLERS}, fncontroller.NAME: fncontroller.pid()}
 
 
 def down() -> list[str]:
     """Stop the controllers (their webhook configurations stay, as a stopped controller's do in a cluster)."""
-    return [c.name for c in reversed(CONTROLLERS) if processes.stop(c.name)]
+    stopped = [fncontroller.NAME] if fncontroller.down() else []
+    return stopped + [c.name for c in reversed(CONTROLLERS) if processes.stop(c.name)]

@@ -1,0 +1,239 @@
+"""kf's function controller on the dev cluster (the process `python -m devcluster up` runs, as service account
+kf-function-controller with deploy.yaml's RBAC): what a Function becomes, rollouts, refusals, conflicts and
+garbage collection. Pods are not required to become Ready here (the node stand-in that runs them is separate)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "kubeless.io", "v1beta1", "functions"
+SOURCE = "def handler(event, context):\n    return 'one'\n"
+WAIT = 60.0
+
+
+def _opt_in() -> dict[str, str]:
+    """The label the dev cluster's controller selects Functions by, while the old harness serves the rest."""
+    from devcluster.controllers import fncontroller
+
+    return {fncontroller.OPT_IN_LABEL: "true"} if fncontroller.SELECTOR else {}
+
+
+def checksum(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def function(name: str, source: str = SOURCE, *, wanted: str | None = None, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Function",
+            "metadata": {"name": name, "labels": {"team": "ml", **_opt_in()}},
+            "spec": {"runtime": "python3.11", "handler": "hello.handler", "function": source,
+                     "function-content-type": "text", "checksum": wanted or checksum(source), "deps": "",
+                     "timeout": "30", **spec}}
+
+
+class Api:
+    def __init__(self, admin: Any, namespace: str) -> None:
+        from kubernetes import client
+
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(admin)
+        self.core = client.CoreV1Api(admin)
+        self.apps = client.AppsV1Api(admin)
+        self.admin = admin
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, obj)
+
+    def function(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.client.rest import ApiException
+
+        read = {"ConfigMap": self.core.read_namespaced_config_map, "Service": self.core.read_namespaced_service,
+                "Deployment": self.apps.read_namespaced_deployment}[kind]
+        try:
+            return self.admin.sanitize_for_serialization(read(name, self.namespace))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def ready_condition(self, name: str) -> dict[str, Any] | None:
+        conditions = (self.function(name).get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Ready"), None)
+
+    def wait_reason(self, name: str, *reasons: str) -> dict[str, Any]:
+        return wait_for(lambda: (c := self.ready_condition(name)) and c["reason"] in reasons and c, WAIT,
+                        what=f"Function {name} to report {' or '.join(reasons)}: {self.ready_condition(name)}")
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = self.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}")
+        return [self.admin.sanitize_for_serialization(e) for e in found.items
+                if e.involved_object.kind == "Function"]
+
+
+@pytest.fixture
+def api(admin: Any, namespace: str) -> Api:
+    from devcluster.controllers import fncontroller
+
+    assert fncontroller.running(), "the dev cluster's function controller is not running: python -m devcluster up"
+    return Api(admin, namespace)
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env") or []}
+
+
+def test_a_function_becomes_its_configmap_deployment_and_service(api: Api) -> None:
+    created = api.create(function("hello"))
+    uid = created["metadata"]["uid"]
+    deployment = wait_for(lambda: api.get("Deployment", "hello"), WAIT, what="the Deployment")
+    configmap, service = api.get("ConfigMap", "hello"), api.get("Service", "hello")
+    for obj in (configmap, service, deployment):
+        assert obj["metadata"]["labels"]["function"] == "hello"
+        assert obj["metadata"]["labels"]["created-by"] == "kubeless"
+        assert obj["metadata"]["labels"]["team"] == "ml"  # the Function's own labels carry over
+        [owner] = obj["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("Function", "hello", uid, True)
+    assert configmap["data"] == {"handler": "hello.handler", "hello.py": SOURCE, "requirements.txt": ""}
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == {"function": "hello"}
+    [port] = service["spec"]["ports"]
+    assert (port["name"], port["port"], port["targetPort"]) == ("http-function-port", 8080, 8080)
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["annotations"]["kf.kubeflow.org/function-checksum"] == checksum(SOURCE)
+    [prepare] = pod["spec"]["initContainers"]
+    assert prepare["command"] == ["python3", "-m", "kfshell.runtime.prepare"]
+    assert env_of(prepare)["FUNC_CHECKSUM"] == checksum(SOURCE)
+    [container] = pod["spec"]["containers"]
+    assert container["image"] == "kf-runtime:0.1.0"
+    assert env_of(container) == {"FUNC_HANDLER": "handler", "MOD_NAME": "hello", "FUNC_TIMEOUT": "30",
+                                 "FUNC_RUNTIME": "python3.11", "FUNC_MEMORY_LIMIT": "", "FUNC_PORT": "8080",
+                                 "FUNC_NAME": "hello", "KUBELESS_INSTALL_VOLUME": "/kubeless"}
+    assert [p["containerPort"] for p in container["ports"]] == [8080]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["runAsUser"] == 1000
+    assert pod["spec"]["securityContext"]["fsGroup"] == 1000
+    condition = api.wait_reason("hello", "Deploying", "Ready")
+    status = api.function("hello")["status"]
+    assert status["observedGeneration"] == created["metadata"]["generation"]
+    assert "readyReplicas" in status and condition["status"] in ("True", "False")
+    assert "Created" in {e["reason"] for e in api.events("hello")}
+
+
+def test_a_new_source_rolls_the_deployment(api: Api) -> None:
+    api.create(function("roll"))
+    first = wait_for(lambda: api.get("Deployment", "roll"), WAIT, what="the Deployment")
+    wait_for(lambda: api.apps.list_namespaced_replica_set(api.namespace, label_selector="function=roll").items,
+             WAIT, what="the first ReplicaSet")
+    changed = SOURCE.replace("one", "two")
+    api.custom.patch_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "roll",
+                                              {"spec": {"function": changed, "checksum": checksum(changed)}})
+
+    def rolled() -> dict[str, Any] | None:
+        found = api.get("Deployment", "roll")
+        annotations = found["spec"]["template"]["metadata"]["annotations"]
+        return found if annotations["kf.kubeflow.org/function-checksum"] == checksum(changed) else None
+
+    second = wait_for(rolled, WAIT, what="the Deployment's pod template to name the new source")
+    assert second["metadata"]["generation"] > first["metadata"]["generation"]
+    assert api.get("ConfigMap", "roll")["data"]["hello.py"] == changed
+    # The Deployment controller rolls it: a second ReplicaSet for the new template.
+    wait_for(lambda: len(api.apps.list_namespaced_replica_set(api.namespace, label_selector="function=roll").items)
+             == 2, WAIT, what="a new ReplicaSet")
+    assert "Rolling" in {e["reason"] for e in api.events("roll")}
+
+
+def test_a_source_that_does_not_match_its_checksum_is_never_deployed(api: Api) -> None:
+    api.create(function("tampered", wanted=checksum("something else")))
+    condition = api.wait_reason("tampered", "ChecksumMismatch")
+    assert condition["status"] == "False"
+    assert checksum(SOURCE) in condition["message"] and "not deployed" in condition["message"]
+    for kind in ("ConfigMap", "Deployment", "Service"):
+        assert api.get(kind, "tampered") is None, kind
+    warnings = [e for e in api.events("tampered") if e["reason"] == "ChecksumMismatch"]
+    assert warnings and warnings[0]["type"] == "Warning"
+
+
+def test_an_existing_deployment_of_the_same_name_is_reported_and_left_alone(api: Api) -> None:
+    mine = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "taken", "labels": {"app": "mine"}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "mine"}},
+                     "template": {"metadata": {"labels": {"app": "mine"}},
+                                  "spec": {"containers": [{"name": "c", "image": "example/mine:1"}]}}}}
+    before = api.admin.sanitize_for_serialization(api.apps.create_namespaced_deployment(api.namespace, mine))
+    api.create(function("taken"))
+    condition = api.wait_reason("taken", "Conflict")
+    assert condition["status"] == "False"
+    assert f"Deployment {api.namespace}/taken" in condition["message"] and "not taken over" in condition["message"]
+    after = api.get("Deployment", "taken")
+    assert after["metadata"].get("ownerReferences") is None
+    assert after["spec"]["template"] == before["spec"]["template"]
+    assert after["metadata"]["labels"] == {"app": "mine"}
+    assert api.get("ConfigMap", "taken") is None and api.get("Service", "taken") is None  # nothing half-made
+    assert "Conflict" in {e["reason"] for e in api.events("taken")}
+
+
+def test_deleting_the_function_removes_everything_it_made(api: Api) -> None:
+    api.create(function("gone"))
+    wait_for(lambda: api.get("Deployment", "gone"), WAIT, what="the Deployment")
+    api.custom.delete_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "gone")
+    wait_for(lambda: all(api.get(kind, "gone") is None for kind in ("ConfigMap", "Deployment", "Service")),
+             WAIT, what="the garbage collector to remove the Function's objects")
+
+
+def test_the_controller_account_may_not_delete_or_read_secrets(api: Api) -> None:
+    from kubernetes import client
+
+    authz = client.AuthorizationV1Api(api.admin)
+
+    def allowed(verb: str, resource: str, group: str = "") -> bool:
+        review = authz.create_subject_access_review({"spec": {
+            "user": "system:serviceaccount:kf-system:kf-function-controller",
+            "resourceAttributes": {"verb": verb, "resource": resource, "group": group, "namespace": api.namespace}}})
+        return bool(review.status.allowed)
+
+    assert allowed("patch", "deployments", "apps") and allowed("patch", "functions/status", "kubeless.io")
+    assert not allowed("delete", "deployments", "apps")
+    assert not allowed("get", "secrets")
+    assert not allowed("patch", "functions", "kubeless.io")
+
+
+def test_a_command_alice_adds_to_her_namespace_is_deployed_and_removed_with_it(api: Api, kubeconfig: str,
+                                                                              tmp_path: Path) -> None:
+    module = tmp_path / "hello.py"
+    module.write_text('KF_COMMAND = {"name": "hello", "help": "say hello"}\n\n\n'
+                      "def handler(event, context):\n    return {'kind': 'message', 'text': 'hello'}\n")
+    env = dict(os.environ, KUBECONFIG=kubeconfig, HOME=str(tmp_path), NO_COLOR="1",
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+
+    def kf(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kfshell", "--context", "kf-alice", "-n", api.namespace, *words],
+                              env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    added = kf("command", "add", "hello", str(module), "--scope", "namespace")
+    assert added.returncode == 0, added.stderr
+    if _opt_in():  # the dev cluster's controller takes only opted-in Functions for now (see fncontroller.py)
+        api.custom.patch_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "hello",
+                                                  {"metadata": {"labels": _opt_in()}})
+    deployment = wait_for(lambda: api.get("Deployment", "hello"), WAIT, what="the Deployment of alice's command")
+    assert deployment["metadata"]["labels"]["kf.kubeflow.org/subcommand"] == "hello"
+    assert api.get("ConfigMap", "hello")["data"]["hello.py"] == module.read_text()
+    assert api.get("Service", "hello")["spec"]["ports"][0]["name"] == "http-function-port"
+    removed = kf("command", "remove", "hello", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    wait_for(lambda: all(api.get(kind, "hello") is None for kind in ("ConfigMap", "Deployment", "Service")),
+             WAIT, what="the objects of the removed command to go")
