@@ -298,9 +298,12 @@ def build_wheel(out: Path) -> Path:
 def download_wheels(dest: Path) -> None:
     """The locked dependency wheels (pip checks every hash; files already there are reused)."""
     dest.mkdir(parents=True, exist_ok=True)
-    _run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
-          "--require-hashes", *WHEEL_TARGET, "-d", str(dest), "-r", str(LOCK_FILE)],
-         "downloading the locked wheels (images/requirements.lock)")
+    argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
+            "--require-hashes", *WHEEL_TARGET, "-d", str(dest), "-r", str(LOCK_FILE)]
+    try:  # all there already: no need for the index
+        _run([*argv, "--no-index", "--find-links", str(dest)], "checking the downloaded wheels")
+    except BuildError:
+        _run(argv, "downloading the locked wheels (images/requirements.lock)")
 
 
 def _tar_tree(tree: Path, out: Path, epoch: int) -> None:
@@ -463,7 +466,11 @@ def unpack(dest: Path, layout: Path = LAYOUT) -> Path:
         if layout != LAYOUT:
             raise BuildError(f"no OCI layout at {layout}")
         build()
-    dest = Path(dest)
+    with _locked():  # not while a build replaces the layout
+        return _unpack(Path(dest), layout)
+
+
+def _unpack(dest: Path, layout: Path) -> Path:
     if dest.exists() and any(dest.iterdir()):
         raise BuildError(f"{dest} exists and is not empty")
     if dest.exists():
@@ -493,7 +500,7 @@ def _update_rootfs(digest: str) -> None:
         return
     if not (target / "usr").is_dir():
         shutil.rmtree(target, ignore_errors=True)
-        unpack(target)
+        _unpack(target, LAYOUT)
     link = HOME / "rootfs.tmp"
     link.unlink(missing_ok=True)
     link.symlink_to(f"rootfs.d/{name}")

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -64,12 +65,13 @@ def image() -> build.Image:
 
 
 @pytest.fixture(scope="module")
-def rootfs(image: build.Image, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def rootfs(image: build.Image, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private unpacked copy (umoci), so the mount points the tests add never touch the shared one."""
     root = build.unpack(tmp_path_factory.mktemp("image") / "rootfs", image.layout)
     for mount_point in ("src", "kubeless"):
         (root / mount_point).mkdir(exist_ok=True)
-    return root
+    yield root
+    shutil.rmtree(root)  # 340 MB; pytest would keep it with its last three temporary trees
 
 
 def free_port() -> int:
@@ -81,7 +83,7 @@ def free_port() -> int:
 def in_image(root: Path, config: dict, argv: list[str] | None, env: Mapping[str, str],
              volumes: Mapping[str, Path]) -> list[str]:
     """The command that runs argv (default: the image's Entrypoint) in root as a container runtime would: the
-    config's User, Env and WorkingDir, /dev, /proc, a fresh /tmp, and each volume bind-mounted at its path."""
+    config's User and Env, in / (its WorkingDir), /dev, /proc, a fresh /tmp, each volume bind-mounted."""
     q = shlex.quote
     cfg = config["config"]
     user = cfg["User"]
@@ -92,7 +94,6 @@ def in_image(root: Path, config: dict, argv: list[str] | None, env: Mapping[str,
               volumes.items()]
     environment = [*cfg.get("Env", []), *(f"{key}={value}" for key, value in env.items())]
     command = argv or cfg["Entrypoint"]
-    setup.append(f"cd {q(str(root / cfg.get('WorkingDir', '/').lstrip('/')))}")
     setup.append(f"exec chroot --userspec={uid}:{gid or uid} --groups={gid or uid} {q(str(root))} "
                  f"/usr/bin/env -i {' '.join(q(item) for item in environment)} {' '.join(q(a) for a in command)}")
     # --kill-child: the whole PID namespace (the runtime's workers too) dies with the test's process.
@@ -163,6 +164,7 @@ def test_config_is_the_runtime_as_user_1000(image: build.Image) -> None:
     config = build.image_config(image.layout)
     assert config["config"]["User"] == "1000:1000"
     assert config["config"]["Entrypoint"] == ["python3", "-m", "kfshell.runtime"]
+    assert config["config"]["WorkingDir"] == "/"  # in_image below relies on it: chroot starts there
     assert any(env.startswith("PATH=") for env in config["config"]["Env"])
     assert config["created"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(image.source_date_epoch))
     assert (config["os"], config["architecture"]) == ("linux", "amd64")
@@ -245,5 +247,6 @@ def test_same_inputs_give_the_same_digest(image: build.Image, tmp_path: Path) ->
     compilation, every layer tar, the gzip compression and the OCI manifest and config (umoci). Reused: the
     cached Debian layer tar (mmdebstrap is bit-for-bit reproducible too with the same mirror content and
     SOURCE_DATE_EPOCH; images/README.md has the check), and the downloaded wheels, whose hashes the lock pins."""
-    rebuilt = build.rebuild(tmp_path)
+    rebuilt = build.rebuild(tmp_path / "again")
+    shutil.rmtree(tmp_path / "again")
     assert rebuilt == build.build().digest  # after the rebuild: the same working tree for both
