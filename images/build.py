@@ -115,10 +115,10 @@ def _key(obj: object) -> str:
     return _sha256(json.dumps(obj, sort_keys=True).encode())
 
 
-def _run(argv: Sequence[str], what: str, log_file: Path | None = None, **kwargs: object) -> str:
+def _run(argv: Sequence[str], what: str, log_file: Path | None = None) -> str:
     """Run a tool; on failure one line naming the step and the tool's last error line (the rest in log_file)."""
     try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)  # type: ignore
+        done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise BuildError(f"{what}: {argv[0]} is not installed (run `make image`, it installs the tools)") from None
     if log_file is not None:
