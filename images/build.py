@@ -508,9 +508,18 @@ def _update_rootfs(digest: str) -> None:
         shutil.rmtree(ROOTFS)
     previous = os.readlink(ROOTFS) if ROOTFS.is_symlink() else ""
     link.rename(ROOTFS)  # atomic: a reader sees the old tree or the new one
+    in_use = _mounted_trees()
     for old in store.iterdir():
-        if old.name not in (name, Path(previous).name):
+        if old.name not in (name, Path(previous).name) and str(old.resolve()) not in in_use:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _mounted_trees() -> str:
+    """Every mount's source and options: a tree still an overlay's lower dir (a running pod's) is not removed."""
+    try:
+        return Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return ""
 
 
 def build(refresh: bool = False) -> Image:
