@@ -515,11 +515,20 @@ def _update_rootfs(digest: str) -> None:
 
 
 def _mounted_trees() -> str:
-    """Every mount's source and options: a tree still an overlay's lower dir (a running pod's) is not removed."""
-    try:
-        return Path("/proc/self/mountinfo").read_text()
-    except OSError:
-        return ""
+    """The mount tables of every mount namespace: a tree still in one (a pod's overlay lower dir on the dev
+    cluster, which lives in the pod's own namespace) is not removed."""
+    tables, seen = [], set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            namespace = os.readlink(proc / "ns" / "mnt")
+            if namespace not in seen:
+                tables.append((proc / "mountinfo").read_text())
+                seen.add(namespace)
+        except OSError:
+            continue  # gone, or not ours to read
+    return "\n".join(tables)
 
 
 def build(refresh: bool = False) -> Image:
