@@ -202,14 +202,21 @@ class FunctionController:
                 self._remember(item).failures = 0
                 if delay is not None:
                     self.queue.add_after(item, delay)
+            except ApiError as err:
+                if not terminating(err):
+                    self._retry(item, err)
+                # else: its namespace is being deleted, the Function with it; nothing to make there any more
             except Exception as err:  # noqa: BLE001 - a worker must survive anything; retry with backoff
-                memory = self._remember(item)
-                wait = min(MAX_BACKOFF, 0.5 * 2 ** memory.failures)
-                memory.failures += 1
-                log.warning("%s/%s: %s; retrying in %gs", *item, _describe(err), wait)
-                self.queue.add_after(item, wait)
+                self._retry(item, err)
             finally:
                 self.queue.done(item)
+
+    def _retry(self, item: Key, err: BaseException) -> None:
+        memory = self._remember(item)
+        wait = min(MAX_BACKOFF, 0.5 * 2 ** memory.failures)
+        memory.failures += 1
+        log.warning("%s/%s: %s; retrying in %gs", *item, _describe(err), wait)
+        self.queue.add_after(item, wait)
 
     # ---- events from the informers ----------------------------------------------------------------------
 
@@ -428,23 +435,36 @@ class FunctionController:
 
 def pod_trouble(pod: Mapping[str, Any]) -> str | None:
     """What keeps a function pod from starting, from its status: a failed `prepare` (its termination
-    message: a checksum mismatch, a pip failure), an image that cannot be pulled, a container in back-off."""
+    message: a checksum mismatch, a pip failure), an image that cannot be pulled, a container in back-off or
+    one that failed before and is not ready again (retried at once rather than backed off)."""
     status = pod.get("status") or {}
     for which, statuses in (("init container", status.get("initContainerStatuses")),
                             ("container", status.get("containerStatuses"))):
         for found in statuses or []:
+            if found.get("ready"):
+                continue
             state = found.get("state") or {}
-            last = found.get("lastState") or {}
-            terminated = state.get("terminated") or (last.get("terminated") if state.get("waiting") else None)
+            terminated = state.get("terminated") or (found.get("lastState") or {}).get("terminated")
             waiting = state.get("waiting") or {}
             if terminated and terminated.get("exitCode", 0) != 0:
                 why = (terminated.get("message") or terminated.get("reason") or "").strip()
-                return f"{which} {found.get('name')} exited {terminated.get('exitCode')}" + (f": {why}" if why else "")
+                restarts = int(found.get("restartCount") or 0)
+                return (f"{which} {found.get('name')} exited {terminated.get('exitCode')}"
+                        + (f" ({restarts} restarts)" if restarts else "") + (f": {why}" if why else ""))
             if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff",
                                          "CreateContainerConfigError", "InvalidImageName"):
                 why = waiting.get("message") or ""
                 return f"{which} {found.get('name')}: {waiting['reason']}" + (f": {why}" if why else "")
     return None
+
+
+def terminating(err: ApiError) -> bool:
+    """A refusal because the namespace is being deleted (the API server's NamespaceTerminating cause)."""
+    if err.status != 403:
+        return False
+    causes = (err.status_object().get("details") or {}).get("causes") or []
+    return any(c.get("type") == "NamespaceTerminating" for c in causes) or \
+        "because it is being terminated" in str(err.status_object().get("message") or "")
 
 
 def _collection(prefix: str, namespace: str | None, plural: str) -> str:

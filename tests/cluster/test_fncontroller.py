@@ -93,7 +93,7 @@ def api(admin: Any, namespace: str) -> Api:
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in container.get("env") or []}
+    return {e["name"]: e.get("value") or "" for e in container.get("env") or []}  # "" is sent as no value
 
 
 def test_a_function_becomes_its_configmap_deployment_and_service(api: Api) -> None:
@@ -237,3 +237,14 @@ def test_a_command_alice_adds_to_her_namespace_is_deployed_and_removed_with_it(a
     assert removed.returncode == 0, removed.stderr
     wait_for(lambda: all(api.get(kind, "hello") is None for kind in ("ConfigMap", "Deployment", "Service")),
              WAIT, what="the objects of the removed command to go")
+
+
+def test_a_pod_that_cannot_prepare_its_function_is_reported_with_its_reason(api: Api) -> None:
+    """The node stand-in runs the prepare init container; pip failing there shows in the Function's status."""
+    api.create(function("nodeps", deps="--no-index\nkf-no-such-package==9.9\n"))
+    condition = api.wait_reason("nodeps", "Failed")
+    assert condition["status"] == "False"
+    assert "init container prepare exited 1" in condition["message"]
+    assert "pip install -r requirements.txt failed" in condition["message"]
+    assert "kf-no-such-package" in condition["message"]
+    assert api.function("nodeps")["status"]["readyReplicas"] == 0

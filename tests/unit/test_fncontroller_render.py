@@ -275,6 +275,14 @@ def test_pod_trouble_reports_a_failed_prepare_with_its_message() -> None:
         "lastState": {"terminated": {"exitCode": 1, "message": "pip install -r requirements.txt failed"}}}]}}
     assert controller.pod_trouble(pod) == \
         "init container prepare exited 1: pip install -r requirements.txt failed"
+    retried = {"status": {"initContainerStatuses": [{
+        "name": "prepare", "ready": False, "restartCount": 2, "state": {"running": {}},
+        "lastState": {"terminated": {"exitCode": 2, "message": "checksum mismatch"}}}]}}
+    assert controller.pod_trouble(retried) == "init container prepare exited 2 (2 restarts): checksum mismatch"
+    recovered = {"status": {"containerStatuses": [{
+        "name": "hello", "ready": True, "restartCount": 1, "state": {"running": {}},
+        "lastState": {"terminated": {"exitCode": 1}}}]}}
+    assert controller.pod_trouble(recovered) is None
     pulling = {"status": {"containerStatuses": [{"name": "hello", "state": {
         "waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}]}}
     assert controller.pod_trouble(pulling) == "container hello: ImagePullBackOff: no such image"
