@@ -50,7 +50,7 @@ class Informer:
         self.synced = threading.Event()  # set once the first list is in the cache
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], Mapping[str, Any]] = {}
-        self._response: Any = None
+        self._open: set[Any] = set()  # watch responses being read, for close() to cut off
         self._thread: threading.Thread | None = None
 
     def get(self, namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -67,8 +67,9 @@ class Informer:
 
     def close(self) -> None:
         """Stop watching (with `stop` set): unblocks the thread reading the watch."""
-        response = self._response
-        if response is not None:
+        with self._lock:
+            responses = list(self._open)
+        for response in responses:
             response.shutdown()
 
     def join(self, timeout: float | None = None) -> None:
@@ -150,7 +151,8 @@ class Informer:
             if err.status == 410:
                 raise _Gone() from None
             raise
-        self._response = response
+        with self._lock:
+            self._open.add(response)
         try:
             pending = b""
             for chunk in response.stream():
@@ -162,7 +164,8 @@ class Informer:
                     if line.strip():
                         yield json.loads(line)
         finally:
-            self._response = None
+            with self._lock:
+                self._open.discard(response)
             response.close()
 
 

@@ -248,3 +248,38 @@ def test_a_pod_that_cannot_prepare_its_function_is_reported_with_its_reason(api:
     assert "pip install -r requirements.txt failed" in condition["message"]
     assert "kf-no-such-package" in condition["message"]
     assert api.function("nodeps")["status"]["readyReplicas"] == 0
+
+
+def test_the_informer_lists_watches_and_lists_again_when_its_version_expired(admin: Any, kubeconfig: str,
+                                                                            namespace: str) -> None:
+    """The controller's list+watch (kfshell.fncontroller.informer) against the real API server."""
+    import threading
+
+    from kfshell.clients import api_client
+    from kfshell.fncontroller import informer
+    from kfshell.kubeconfig import load_kubeconfig
+
+    api = api_client(load_kubeconfig(kubeconfig, context="kf-admin"))
+    seen: list[tuple[str, str]] = []
+    stop = threading.Event()
+    watcher = informer.Informer(api, f"/api/v1/namespaces/{namespace}/configmaps", lambda kind, obj: seen.append(
+        (kind, obj["metadata"]["name"])), stop, selector="kf-test=informer")
+    core = Api(admin, namespace).core
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "before", "labels": {"kf-test": "informer"}}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "unlabelled"}})
+    watcher.start()
+    try:
+        wait_for(watcher.synced.is_set, WAIT, what="the first list")
+        assert ("ADDED", "before") in seen and all(name != "unlabelled" for _, name in seen)
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "after", "labels": {"kf-test": "informer"}}})
+        wait_for(lambda: watcher.get(namespace, "after"), WAIT, what="the watch to bring the new ConfigMap")
+        core.delete_namespaced_config_map("before", namespace)
+        wait_for(lambda: ("DELETED", "before") in seen, WAIT, what="the watch to bring the deletion")
+        assert watcher.get(namespace, "before") is None
+        # A version the server no longer has (410 Gone) means: list again.
+        with pytest.raises(informer._Gone):
+            watcher._watch("1")
+    finally:
+        stop.set()
+        watcher.close()
+        watcher.join(10)
