@@ -1,55 +1,76 @@
-"""Serving a function behind a real Service endpoint, for tests: `FunctionHost`.
+"""Serving a test's function on the dev cluster as on any cluster, for tests: `FunctionHost`.
 
-It puts together the pieces in devcluster/fnhost.py (the network-namespace host, the KWOK node with
-its InternalIP, the hostNetwork pod, the Service, the runtime command) and devcluster/relay.py (the
-relay to the API server), which `python -m devcluster functions up` uses too. Here everything lives
-as long as the `with` block: the relay runs in a thread, the runtime as a child process, and the
-function's token expires after an hour.
+The function controller (kfshell/fncontroller) makes the Function's ConfigMap, Deployment and Service; the dev
+cluster's pod stand-in (devcluster/podhost.py) runs its pod at a pod IP of its own, so the API server's service
+proxy reaches it through the Service's endpoints. What the test sets up here lives as long as the `with` block:
+the Function (when the test had not made it already), and the rights of the pods' service account (the
+namespace's `default`): review tokens and impersonate, plus `extra_cluster_roles`.
 
-Needs root and iproute2 (Debian package `iproute2`).
+`runtime.log` is what the function's pods wrote (the runtime's request lines among it), read from the pods'
+logs. Needs the dev cluster's function controller and pod stand-in (`python -m devcluster up`).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from devcluster.fnhost import (
-    HOST_TAINT,
-    PORT_NAME,
-    RUNTIME_PORT,
-    HostError,
-    NetnsHost,
-    function_kubeconfig,
-    function_object,
-    node_has_address,
-    node_manifest,
-    pod_manifest,
-    service_manifest,
-    wait_until,
-)
+from devcluster import podhost
+from devcluster.fnhost import HOST_TAINT, PORT_NAME, HostError, NetnsHost, function_object, wait_until
 from devcluster.relay import TcpRelay
 from tests.cluster.runtime_process import RuntimeProcess
 
-__all__ = ["HOST_TAINT", "PORT_NAME", "FunctionHost", "HostError", "NetnsHost", "RuntimeProcess", "TcpRelay",
-           "function_object"]
+__all__ = ["HOST_TAINT", "PORT_NAME", "FunctionHost", "HostError", "NetnsHost", "PodRuntime", "RuntimeProcess",
+           "TcpRelay", "function_object"]
+
+# Until the dev cluster's controller reconciles every Function, it takes those with this label
+# (devcluster/controllers/fncontroller.py: SELECTOR).
+CONTROLLER_LABEL = "kf.kubeflow.org/function-controller"
+
+
+class PodRuntime:
+    """The function's runtime as its pods run it: their log (every pod of the function, oldest first)."""
+
+    def __init__(self, admin: object, namespace: str, name: str) -> None:
+        self.admin = admin
+        self.namespace = namespace
+        self.name = name
+        self.seen: dict[str, Path] = {}  # pod name -> its log file
+        self.read: dict[str, str] = {}  # pod name -> its log as last read: the file goes with the pod
+
+    @property
+    def log(self) -> str:
+        from kubernetes import client
+
+        pods = client.CoreV1Api(self.admin).list_namespaced_pod(self.namespace, label_selector=f"function={self.name}")
+        for pod in sorted(pods.items, key=lambda p: p.metadata.creation_timestamp):
+            log = podhost.PODS_DIR / self.namespace / pod.metadata.name / "output.log"
+            self.seen.setdefault(pod.metadata.name, log)
+        lines = []
+        for name, path in self.seen.items():
+            try:
+                self.read[name] = path.read_text(errors="replace")
+            except FileNotFoundError:
+                pass
+            text = self.read.get(name, "")
+            lines += [line.split(" ", 3)[3] for line in text.splitlines() if line.count(" ") >= 3]
+        return "".join(line + "\n" for line in lines)
 
 
 class FunctionHost:
-    """Serve `<module_dir>/<module>.py` as function `name` in `namespace`, reachable through the service proxy.
+    """Serve Function `name` in `namespace` (made from `<module_dir>/<module>.py` unless it exists already).
 
-    `admin` is an ApiClient with cluster-admin rights (it creates the node, pod, Service, and the
-    function's service account). The runtime acts with that service account's token, which may
-    create TokenReviews and impersonate users and groups; `extra_cluster_roles` grants it more
-    (a test that shows the caller's RBAC wins gives the function wide rights on purpose).
+    `admin` is an ApiClient with cluster-admin rights. `timeout` becomes the Function's spec.timeout (the
+    runtime's FUNC_TIMEOUT); `host_paths` are mounted at the same paths in its pods (hostPath volumes).
+    The pods' account may review tokens and impersonate users and groups;
+    `extra_cluster_roles` grants it more (a test that shows the caller's RBAC wins gives the function wide
+    rights on purpose).
     """
 
     def __init__(self, admin: object, namespace: str, name: str, module_dir: Path, module: str,
-                 handler: str = "handler", *, timeout: float = 30, extra_cluster_roles: Sequence[str] = ()) -> None:
+                 handler: str = "handler", *, timeout: float = 30, extra_cluster_roles: Sequence[str] = (),
+                 host_paths: Sequence[Path] = ()) -> None:
         self.admin = admin
         self.namespace = namespace
         self.name = name
@@ -58,20 +79,10 @@ class FunctionHost:
         self.handler = handler
         self.timeout = timeout
         self.extra_cluster_roles = tuple(extra_cluster_roles)
+        self.host_paths = tuple(Path(p) for p in host_paths)
         self.suffix = uuid.uuid4().hex[:6]
-        self.netns = NetnsHost()
-        self.runtime: RuntimeProcess | None = None
-        self._relay: TcpRelay | None = None
+        self.runtime: PodRuntime | None = None
         self._undo: list[tuple[str, Callable[[], object]]] = []
-        self._workdir = Path(tempfile.mkdtemp(prefix="kf-fnhost-"))
-
-    @property
-    def node_name(self) -> str:
-        return f"kf-fnhost-{self.netns.index}-{self.suffix}"
-
-    @property
-    def service_account(self) -> str:
-        return f"kf-fn-{self.name}"[:63]
 
     def __enter__(self) -> FunctionHost:
         try:
@@ -84,27 +95,14 @@ class FunctionHost:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self, timeout: float = 60.0) -> None:
-        from kubernetes import client
-
-        core = client.CoreV1Api(self.admin)
-        self.netns.create()
-        self._undo.append(("network namespace", self.netns.delete))
-        api_host, api_port = _host_port(self.admin.configuration.host)
-        self._relay = TcpRelay((self.netns.gateway, api_port), (api_host, api_port))
-        self._undo.append(("API relay", self._relay.close))
-        kubeconfig = self._function_kubeconfig(api_port)
-        self._create_node(core)
-        self._create_pod_and_service(core)
-        self.runtime = RuntimeProcess(
-            self.module_dir, self.module, self.handler, host=self.netns.address, port=RUNTIME_PORT,
-            prefix=self.netns.exec_prefix,
-            env={"FUNC_TIMEOUT": f"{self.timeout:g}", "FUNC_RUNTIME": "python3.11", "FUNC_NAME": self.name,
-                 "KF_RUNTIME_KUBECONFIG": str(kubeconfig)},
-        )
-        self.runtime.start(timeout)
-        self._undo.append(("runtime", self.runtime.stop))
-        self._wait(lambda: self._endpoint_ready(), timeout, "the function's Service to get a ready endpoint")
+    def start(self, timeout: float = 120.0) -> None:
+        if podhost.pid() is None:
+            raise HostError("the dev cluster's pod stand-in is not running: `python -m devcluster up` starts it")
+        self._grant_rights()
+        self._ensure_function()
+        self.runtime = PodRuntime(self.admin, self.namespace, self.name)
+        wait_until(self._ready, timeout, f"Function {self.namespace}/{self.name} to be Ready with a ready endpoint",
+                   interval=0.3)
 
     def close(self) -> None:
         errors = []
@@ -115,52 +113,72 @@ class FunctionHost:
                 if getattr(exc, "status", None) != 404:
                     errors.append(f"{what}: {exc}")
         self._undo.clear()
-        shutil.rmtree(self._workdir, ignore_errors=True)
         if errors:
-            raise HostError("tearing down the function host failed: " + "; ".join(errors))
+            raise HostError("tearing down the function failed: " + "; ".join(errors))
 
     # --- cluster objects ---
 
-    def _create_node(self, core: object) -> None:
-        core.create_node(node_manifest(self.node_name, self.netns.address))
-        self._undo.append((f"node {self.node_name}", lambda: core.delete_node(self.node_name)))
-
-        def ready() -> bool:
-            node = self.admin.sanitize_for_serialization(core.read_node(self.node_name))
-            return node_has_address(node, self.netns.address)
-
-        self._wait(ready, 60, f"KWOK to make node {self.node_name} Ready with InternalIP {self.netns.address}")
-
-    def _create_pod_and_service(self, core: object) -> None:
-        labels = {"created-by": "kf"}
-        pod_name = f"{self.name}-{self.suffix}"
-        core.create_namespaced_pod(self.namespace, pod_manifest(
-            pod_name, self.name, self.node_name, self.module, self.handler, timeout=self.timeout, labels=labels))
-        self._undo.append((f"pod {pod_name}", lambda: core.delete_namespaced_pod(
-            pod_name, self.namespace, grace_period_seconds=0)))
-        core.create_namespaced_service(self.namespace, service_manifest(self.name, labels=labels))
-        self._undo.append((f"service {self.name}", lambda: core.delete_namespaced_service(
-            self.name, self.namespace)))
-
-    def _endpoint_ready(self) -> bool:
+    def _ensure_function(self) -> None:
         from kubernetes import client
 
+        objects = client.CustomObjectsApi(self.admin)
+        args = ("kubeless.io", "v1beta1", self.namespace, "functions")
+        try:
+            existing = objects.get_namespaced_custom_object(*args, self.name)
+        except client.ApiException as err:
+            if err.status != 404:
+                raise
+            existing = None
+        if existing is None:
+            source = (self.module_dir / f"{self.module}.py").read_text()
+            function = function_object(self.name, self.name, source, handler=f"{self.module}.{self.handler}",
+                                       timeout=self.timeout, labels={CONTROLLER_LABEL: "true"})
+            objects.create_namespaced_custom_object(*args, function)
+            self._undo.append((f"function {self.name}", lambda: objects.delete_namespaced_custom_object(
+                *args, self.name)))
+            return
+        spec: dict[str, object] = {}
+        if str(existing["spec"].get("timeout")) != f"{int(self.timeout)}":
+            spec["timeout"] = f"{int(self.timeout)}"  # the runtime's FUNC_TIMEOUT, as the test asks
+        if self.host_paths:
+            spec["deployment"] = self._host_path_deployment()
+        patch: dict[str, object] = {"metadata": {"labels": {CONTROLLER_LABEL: "true"}}}
+        if spec:
+            patch["spec"] = spec
+        objects.patch_namespaced_custom_object(*args, self.name, patch)
+
+    def _host_path_deployment(self) -> dict[str, object]:
+        """spec.deployment mounting each of `host_paths` at the same path in the function's container, so a
+        test's function writes files the test reads (merged over the controller's pod as Kubeless merged it)."""
+        volumes = [{"name": f"host-{i}", "hostPath": {"path": str(p)}} for i, p in enumerate(self.host_paths)]
+        mounts = [{"name": f"host-{i}", "mountPath": str(p)} for i, p in enumerate(self.host_paths)]
+        return {"spec": {"template": {"spec": {"volumes": volumes,
+                                               "containers": [{"name": self.name, "volumeMounts": mounts}]}}}}
+
+    def _ready(self) -> bool:
+        from kubernetes import client
+
+        try:
+            obj = client.CustomObjectsApi(self.admin).get_namespaced_custom_object(
+                "kubeless.io", "v1beta1", self.namespace, "functions", self.name)
+        except client.ApiException:
+            return False
+        status = obj.get("status") or {}
+        if status.get("observedGeneration", 0) < obj["metadata"].get("generation", 1):
+            return False
+        if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+            return False
         slices = client.DiscoveryV1Api(self.admin).list_namespaced_endpoint_slice(
             self.namespace, label_selector=f"kubernetes.io/service-name={self.name}")
-        return any(
-            endpoint.conditions and endpoint.conditions.ready and self.netns.address in endpoint.addresses
-            for item in slices.items for endpoint in item.endpoints or []
-        )
+        return any(endpoint.conditions and endpoint.conditions.ready
+                   for item in slices.items for endpoint in item.endpoints or [])
 
-    def _function_kubeconfig(self, api_port: int) -> Path:
-        """The function's own credentials: a service account that may review tokens and impersonate."""
-        import yaml
+    def _grant_rights(self) -> None:
+        """The pods' account (the namespace's `default`) may review tokens and impersonate, and more if asked."""
         from kubernetes import client
 
-        core = client.CoreV1Api(self.admin)
         rbac = client.RbacAuthorizationV1Api(self.admin)
-        core.create_namespaced_service_account(self.namespace, {"metadata": {"name": self.service_account}})
-        subject = {"kind": "ServiceAccount", "name": self.service_account, "namespace": self.namespace}
+        subject = {"kind": "ServiceAccount", "name": "default", "namespace": self.namespace}
         role_name = f"kf-fnhost-impersonator-{self.suffix}"
         rbac.create_cluster_role({
             "metadata": {"name": role_name},
@@ -176,20 +194,3 @@ class FunctionHost:
             })
             self._undo.append((f"clusterrolebinding {binding}",
                                lambda b=binding: rbac.delete_cluster_role_binding(b)))
-        token = core.create_namespaced_service_account_token(
-            self.service_account, self.namespace, {"spec": {"expirationSeconds": 3600}}).status.token
-        ca = Path(self.admin.configuration.ssl_ca_cert).read_bytes()
-        kubeconfig = function_kubeconfig(f"https://{self.netns.gateway}:{api_port}", ca, token, self.namespace)
-        path = self._workdir / "kubeconfig"
-        path.write_text(yaml.safe_dump(kubeconfig))
-        path.chmod(0o600)
-        return path
-
-    @staticmethod
-    def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-        wait_until(check, timeout, what)
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parsed = urllib.parse.urlsplit(url)
-    return parsed.hostname or "127.0.0.1", parsed.port or 443

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.cluster.nethost import FunctionHost
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -176,8 +177,7 @@ def test_a_namespace_command_is_listed_runs_locally_then_through_kubeless(admin,
     assert f"Function {namespace}/hello (version 1" in added.stdout
     row = rows_by_name(kf.json("alice", "command", "list", namespace=namespace))["hello"][0]
     assert (row["scope"], row["source"], row["version"]) == ("namespace", f"{namespace}/hello", "1")
-    assert row["runs"] == "local (Function source)"  # no Service yet: nothing serves it
-    assert kf("alice", "hello", "you", namespace=namespace).stdout == "hello you, locally\n"
+    assert kf("alice", "--dispatch", "local", "hello", "you", namespace=namespace).stdout == "hello you, locally\n"
     assert kf("alice", "hello", namespace="alice").returncode == 2  # another namespace does not have it
 
     with FunctionHost(admin, namespace, "hello", sources, "hello", timeout=10) as host:
@@ -196,7 +196,10 @@ def test_a_namespace_command_is_listed_runs_locally_then_through_kubeless(admin,
     upgraded = kf("alice", "command", "upgrade", "hello", str(sources / "hello2.py"), namespace=namespace)
     assert upgraded.returncode == 0, upgraded.stderr
     assert rows_by_name(kf.json("alice", "command", "list", namespace=namespace))["hello"][0]["version"] == "2"
-    assert kf("alice", "hello", namespace=namespace).stdout == "hi world, locally\n"
+    # The controller rolls the Function's Deployment: the new source answers on the cluster.
+    wait_for(lambda: kf("alice", "hello", namespace=namespace).stdout == "hi world, on the cluster\n", timeout=120,
+             interval=1.0, what="the upgraded source to answer on the cluster")
+    assert kf("alice", "--dispatch", "local", "hello", namespace=namespace).stdout == "hi world, locally\n"
     removed = kf("alice", "command", "remove", "hello", "--yes", namespace=namespace)
     assert removed.returncode == 0, removed.stderr
     assert kf("alice", "hello", namespace=namespace).returncode == 2

@@ -1,5 +1,6 @@
-"""Kubeless dispatch end to end: a Function served on a network-namespace test host, called through the
-real API server's service proxy by alice and bob, acting as them (TokenReview + impersonation)."""
+"""Kubeless dispatch end to end: a Function run by the function controller in a pod of the dev cluster's pod
+stand-in, called through the real API server's service proxy by alice and bob, acting as them (TokenReview +
+impersonation with the pod's service-account token)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def handler(event, context):
         if do == "read-secret":
             api = caller.client_for_request(event)
         else:
-            api = caller.service_client(os.environ["KF_RUNTIME_KUBECONFIG"])
+            api = caller.service_client(os.environ.get("KF_RUNTIME_KUBECONFIG"))  # in a pod: in-cluster
         path = f"/api/v1/namespaces/{data['namespace']}/secrets/{data['name']}"
         try:
             secret = cluster.request_json(api, "GET", path)
@@ -169,11 +170,12 @@ def test_a_client_certificate_user_is_told_to_run_locally(admin, namespace: str,
 def test_a_function_without_a_running_pod_is_not_ready(admin, alice, namespace: str) -> None:
     from kubernetes import client
 
-    deploy(admin, namespace, "kf-idle", "idle", PROBE)
+    # A Service of its name made first: the controller reports the conflict and runs no pod for it.
     client.CoreV1Api(admin).create_namespaced_service(namespace, {
         "metadata": {"name": "kf-idle"},
         "spec": {"selector": {"function": "kf-idle"},
                  "ports": [{"name": "http-function-port", "port": 8080, "targetPort": 8080}]}})
+    deploy(admin, namespace, "kf-idle", "idle", PROBE)
     assert kubeless.find_function(alice, [namespace], "idle").name == "kf-idle"
     assert not kubeless.is_ready(alice, namespace, "kf-idle")
     with pytest.raises(CommandFailed) as err:
