@@ -217,8 +217,10 @@ def _builtin_registry() -> Any:
 # ---------------------------------------------------------------------------------------------- warm state
 
 class Pools:
-    """Kept-alive connections between requests: the pool of the first client built for a context is handed
-    to every later client built from the same content (server, CA, user entry, proxies, timeouts)."""
+    """Kept-alive connections between requests: the pool and TLS context of the first client built for a
+    context are handed to every later client built from the same content (server, CA, user entry, proxies,
+    timeouts). The TLS context too: a pooled connection is reused only by a client with the very context
+    object it was made with (kfshell.rest), and the same content builds an equal one."""
 
     def __init__(self) -> None:
         self._pools: dict[int, Any] = {}
@@ -241,11 +243,11 @@ class Pools:
             with self._lock:
                 kept = self._pools.get(key)
                 if kept is None:
-                    self._pools[key] = pool
+                    self._pools[key] = (pool, getattr(client, "_ssl", None))
                     while len(self._pools) > MAX_POOLS:
-                        self._pools.pop(next(iter(self._pools))).clear()
+                        self._pools.pop(next(iter(self._pools)))[0].clear()
                 else:
-                    client._pool = kept
+                    client._pool, client._ssl = kept
             return client
 
         kfshell.cluster.api_client = api_client  # type: ignore[assignment]
@@ -262,8 +264,51 @@ class Pools:
     def clear(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
+        for pool, _tls in pools:
             pool.clear()
+
+
+class Registries:
+    """The command registry between requests (Registry is immutable): loaded again when the user's command
+    directory changes (its files' names, mtimes and sizes) or for another cache file; kf's own commands and the
+    installed distributions are covered by code_stamp, whose change ends the agent."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[Any, ...], Any] = {}
+
+    def install(self) -> None:
+        from kfshell.registry import Registry
+
+        real = Registry.load.__func__  # type: ignore[attr-defined]
+        kept = self._kept
+
+        def load(cls: Any, *, user_dir: Any = None, extra: Any = (), cache_file: Any = None) -> Any:
+            extra = tuple(extra)
+            if extra:
+                return real(cls, user_dir=user_dir, extra=extra, cache_file=cache_file)
+            key = (str(user_dir), str(cache_file), _dir_stamp(user_dir))
+            found = kept.get(key)
+            if found is None:
+                found = real(cls, user_dir=user_dir, cache_file=cache_file)
+                kept[key] = found
+                while len(kept) > MAX_REGISTRIES:
+                    kept.pop(next(iter(kept)))
+            return found
+
+        Registry.load = classmethod(load)  # type: ignore[method-assign, assignment]
+
+
+MAX_REGISTRIES = 8
+
+
+def _dir_stamp(path: Any) -> tuple[Any, ...]:
+    if path is None:
+        return ()
+    try:
+        entries = sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(path))
+        return (os.stat(path).st_mtime_ns, tuple(entries))
+    except OSError:
+        return ("missing",)
 
 
 def _frozen(value: Any) -> Any:
@@ -678,6 +723,7 @@ def main(path: str) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # a client's Ctrl-C arrives as SIGINT
     agent.pools.install()
+    Registries().install()
     _warm()
     try:
         agent.listen()
