@@ -7,5 +7,6 @@ and a Service each, the way Kubeless's own controller did, on any Kubernetes.
 - `controller`: the work queue and the reconcile (server-side apply, status, events, conflicts);
 - `deploy.yaml`: its service account, least-privilege RBAC and Deployment for kf-system.
 
-Run it as `python -m kfshell.fncontroller [--kubeconfig PATH] [--image IMAGE] [--namespace NS]...`.
+Run it as `python -m kfshell.fncontroller [--kubeconfig PATH] [--image IMAGE] [--namespace NS]... [--selector SEL]
+[--health-bind [HOST]:PORT]`: one replica (no leader election); it needs no finalizer (see controller).
 """
