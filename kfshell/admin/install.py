@@ -8,15 +8,17 @@ label `kf.kubeflow.org/install: <namespace>`.
 
 Install is a server-side apply of each object (field manager `kf-admin`, forced: the install's values win),
 so running it again is a no-op, and with a new `--image` it is the upgrade. An object install made (it was not
-there before) is annotated `kf.kubeflow.org/install-created`; uninstall deletes only those, and leaves what was
-there before (the shared CRD of a cluster that had one, a kf-system that existed) with the install's label
-taken off. A dry run asks the API server (`dryRun=All`) what each apply would give and compares.
+there before) is annotated `kf.kubeflow.org/install-created`; uninstall deletes only those. What was there
+before (the shared CRD of a cluster that had one, a kf-system that existed) stays, and uninstall takes off the
+labels install added to it (annotation `kf.kubeflow.org/install-added-labels`). A dry run asks the API server
+(`dryRun=All`) what each apply would give and compares.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -29,6 +31,7 @@ DEFAULT_IMAGE = "kf-runtime:0.1.0"
 PLACEHOLDER_IMAGE = "kf-runtime:0.1.0"  # the image string kfshell/fncontroller/deploy.yaml carries
 INSTALL_LABEL = "kf.kubeflow.org/install"
 CREATED_ANNOTATION = "kf.kubeflow.org/install-created"
+ADDED_LABELS_ANNOTATION = "kf.kubeflow.org/install-added-labels"  # on what was there before: labels to take off
 PART_OF = {"app.kubernetes.io/part-of": "kf"}
 FIELD_MANAGER = "kf-admin"
 CRD_NAME = "functions.kubeless.io"
@@ -264,12 +267,22 @@ def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[st
 
 
 def _desired(obj: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The object to apply: marked as made by the install when it was not there before (or install made it)."""
-    created = current is None or CREATED_ANNOTATION in ((current.get("metadata") or {}).get("annotations") or {})
-    if not created:
-        return dict(obj)
+    """The object to apply, marked with what uninstall needs to know: made by the install (it was not there
+    before, or install made it), or else which of its labels the install added."""
     meta = dict(obj["metadata"])
-    meta["annotations"] = {**(meta.get("annotations") or {}), CREATED_ANNOTATION: "true"}
+    annotations = dict(meta.get("annotations") or {})
+    had = (current or {}).get("metadata") or {}
+    had_annotations = had.get("annotations") or {}
+    if current is None or CREATED_ANNOTATION in had_annotations:
+        annotations[CREATED_ANNOTATION] = "true"
+    else:
+        added = had_annotations.get(ADDED_LABELS_ANNOTATION)
+        if added is None:
+            added = ",".join(sorted(set(meta.get("labels") or {}) - set(had.get("labels") or {})))
+        if added:
+            annotations[ADDED_LABELS_ANNOTATION] = added
+    if annotations:
+        meta["annotations"] = annotations
     return {**obj, "metadata": meta}
 
 
@@ -281,33 +294,61 @@ def install(api: Any, objects: Sequence[Mapping[str, Any]], *, dry_run: bool = F
     changes: list[Change] = []
     for obj in objects:
         ref = Ref.of(obj)
-        current = _get(api, ref)
-        if ref.kind == "Namespace" and current and (current.get("metadata") or {}).get("deletionTimestamp"):
-            raise CommandFailed(f"namespace {ref.name} is being deleted", hint="wait until it is gone, then "
-                                "install again", reason="Conflict")
-        desired = _desired(obj, current)
-        if dry_run and current is None:
-            change = Change(ref, "create")
-        elif dry_run:
-            fields = differences(current, _apply(api, desired, dry_run=True))
-            change = Change(ref, "change" if fields else "unchanged", fields)
-        else:
-            result = _apply(api, desired, dry_run=False)
-            fields = differences(current, result) if current is not None else ()
-            change = Change(ref, "created" if current is None else "changed" if fields else "unchanged", fields)
-            if ref.kind == "CustomResourceDefinition":
-                _wait_established(api, ref)
+        with _about(ref, changes, dry_run):
+            change = _install_one(api, obj, ref, dry_run)
         changes.append(change)
         if progress is not None:
             progress(change)
     for stale in _stale_functions(api, objects):
         change = Change(stale, "delete" if dry_run else "deleted")
         if not dry_run:
-            _delete(api, stale)
+            with _about(stale, changes, dry_run):
+                _delete(api, stale)
         changes.append(change)
         if progress is not None:
             progress(change)
     return changes
+
+
+@contextmanager
+def _about(ref: Ref, done: Sequence[Change], dry_run: bool) -> Iterator[None]:
+    """An API error on one object becomes one line naming it, and saying how far the install got."""
+    from kfshell import cluster
+    from kfshell.errors import KfError
+
+    try:
+        yield
+    except KfError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ApiError, a lost connection: translated, with the object named
+        err = cluster.translate(exc)
+        if isinstance(exc, cluster.ApiError):
+            err.message = f"{ref.shown}: {err.message}"
+        applied = sum(1 for c in done if c.action != "unchanged")
+        if not dry_run and applied and err.hint is None:
+            err.hint = f"{applied} objects were applied before it; run it again once this is fixed"
+        raise err from exc
+
+
+def _install_one(api: Any, obj: Mapping[str, Any], ref: Ref, dry_run: bool) -> Change:
+    """Apply one object (or, in a dry run, ask what applying it would change)."""
+    current = _get(api, ref)
+    if ref.kind == "Namespace" and current and (current.get("metadata") or {}).get("deletionTimestamp"):
+        raise CommandFailed(f"namespace {ref.name} is being deleted", hint="wait until it is gone, then "
+                            "install again", reason="Conflict")
+    desired = _desired(obj, current)
+    if dry_run and current is None:
+        change = Change(ref, "create")
+    elif dry_run:
+        fields = differences(current, _apply(api, desired, dry_run=True))
+        change = Change(ref, "change" if fields else "unchanged", fields)
+    else:
+        result = _apply(api, desired, dry_run=False)
+        fields = differences(current, result) if current is not None else ()
+        change = Change(ref, "created" if current is None else "changed" if fields else "unchanged", fields)
+        if ref.kind == "CustomResourceDefinition":
+            _wait_established(api, ref)
+    return change
 
 
 def _wait_established(api: Any, ref: Ref) -> None:
@@ -367,16 +408,17 @@ def uninstall(api: Any, objects: Sequence[Mapping[str, Any]], *, dry_run: bool =
     for stage in stages:
         done: list[Change] = []
         for ref in stage:
-            current = _get(api, ref)
-            if current is None:
-                continue
-            meta = current.get("metadata") or {}
-            if CREATED_ANNOTATION in (meta.get("annotations") or {}):
-                done.append(Change(ref, "delete" if dry_run else "deleted"))
-            elif INSTALL_LABEL in (meta.get("labels") or {}):
-                done.append(Change(ref, "keep" if dry_run else "kept"))
-                if not dry_run:
-                    _unlabel(api, ref)
+            with _about(ref, (), dry_run):
+                current = _get(api, ref)
+                if current is None:
+                    continue
+                meta = current.get("metadata") or {}
+                if CREATED_ANNOTATION in (meta.get("annotations") or {}):
+                    done.append(Change(ref, "delete" if dry_run else "deleted"))
+                elif INSTALL_LABEL in (meta.get("labels") or {}):
+                    done.append(Change(ref, "keep" if dry_run else "kept"))
+                    if not dry_run:
+                        _unlabel(api, ref, meta)
         if not dry_run:
             _delete_all(api, [c.ref for c in done if c.action == "deleted"])
         for change in done:
@@ -399,12 +441,13 @@ def _delete_all(api: Any, refs: Sequence[Ref]) -> None:
 
     for ref in refs:
         policy = "Foreground" if ref.kind == "Function" else "Background"
-        try:
-            cluster.request_json(api, "DELETE", ref.path(),
-                                 body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": policy})
-        except cluster.ApiError as err:
-            if err.status != 404:
-                raise
+        with _about(ref, (), False):
+            try:
+                cluster.request_json(api, "DELETE", ref.path(), body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                                                       "propagationPolicy": policy})
+            except cluster.ApiError as err:
+                if err.status != 404:
+                    raise
     deadline = time.monotonic() + DELETE_TIMEOUT
     for ref in refs:
         while _get(api, ref) is not None:
@@ -414,8 +457,12 @@ def _delete_all(api: Any, refs: Sequence[Ref]) -> None:
             time.sleep(0.25)
 
 
-def _unlabel(api: Any, ref: Ref) -> None:
+def _unlabel(api: Any, ref: Ref, meta: Mapping[str, Any]) -> None:
+    """Take the install's marks off an object that was there before it: the labels it added, the annotation."""
     from kfshell import cluster
 
-    cluster.request_json(api, "PATCH", ref.path(), body={"metadata": {"labels": {INSTALL_LABEL: None}}},
+    added = [name for name in ((meta.get("annotations") or {}).get(ADDED_LABELS_ANNOTATION) or "").split(",") if name]
+    patch = {"metadata": {"labels": {name: None for name in [*added, INSTALL_LABEL]},
+                          "annotations": {ADDED_LABELS_ANNOTATION: None}}}
+    cluster.request_json(api, "PATCH", ref.path(), body=patch,
                          headers={"Content-Type": "application/merge-patch+json"})

@@ -56,13 +56,6 @@ def kf(kubeconfig: str, home: Path, context: str, *words: str) -> Done:
     return _run(home, ["--kubeconfig", kubeconfig, "--context", context, *words])
 
 
-def first_words(kubeconfig: str, home: Path, context: str) -> list[str]:
-    """What TAB offers for the first word of `kf --context CONTEXT ` (the shells' completion)."""
-    done = _run(home, ["__complete", "--", "--kubeconfig", kubeconfig, "--context", context, ""],
-                {"KF_COMPLETE_TIMEOUT": "30"})
-    return [line.split("\t")[0] for line in done.out.splitlines()]
-
-
 def _run(home: Path, argv: list[str], extra_env: dict[str, str] | None = None) -> Done:
     env = {**os.environ, "NO_COLOR": "1", "HOME": str(home), "XDG_STATE_HOME": f"{home}/state",
            "XDG_CONFIG_HOME": f"{home}/config", "XDG_CACHE_HOME": f"{home}/cache", "KF_AGENT": "0",
@@ -143,7 +136,7 @@ def test_dry_run_lists_what_it_would_create_and_changes_nothing(kubeconfig, api,
     # the CRD is there: the dry run asks the API server what applying it would change (the install's label)
     assert actions["/customresourcedefinition.apiextensions.k8s.io/functions.kubeless.io"] == "change"
     crd_row = next(r for r in done.rows if r["object"].startswith("customresourcedefinition"))
-    assert crd_row["fields"] == "metadata.labels"
+    assert crd_row["fields"] == "metadata.annotations,metadata.labels"
     for obj in objects[2:]:
         ref = install.Ref.of(obj)
         assert actions[f"{ref.namespace or ''}/{ref.shown}"] == "create", ref
@@ -171,9 +164,37 @@ def test_alice_is_refused_in_one_line_and_not_offered_admin(kubeconfig, api, tar
     assert helped.status == 0, helped.err
     assert "admin" not in helped.out.split()
     assert "admin" in kf(kubeconfig, tmp_path, "kf-admin", "help").out.split()
-    words = first_words(kubeconfig, tmp_path / "alice", "kf-alice")
-    assert "status" in words and "admin" not in words, words
-    assert "admin" in first_words(kubeconfig, tmp_path / "admin", "kf-admin")
+
+
+def completed_line(shell: Any, typed: str) -> str:
+    """Type `typed`, TAB, Enter at the kf> prompt: what kf said about the line TAB made of it."""
+    shell.mark = len(shell.text)
+    shell.send(typed + "\t\r")
+    return shell.expect(r"kf: [^\n]*", regex=True, timeout=20)
+
+
+def test_the_prompt_completes_admin_for_an_administrator_only(kubeconfig, tmp_path):
+    """At kf>, `adm` TAB becomes `admin` (a lone candidate completes at once) for the administrator; for alice,
+    once the refresher has reviewed her privileges in the background, nothing completes it."""
+    import time
+
+    from tests.repl.shell_pty import Pty, shell_env
+
+    admin = Pty(["--context", "kf-admin"], shell_env(kubeconfig, tmp_path / "admin"))
+    alice = Pty(["--context", "kf-alice"], shell_env(kubeconfig, tmp_path / "alice"))
+    try:
+        admin.expect("kf kf-admin:")
+        assert "admin needs a subcommand" in completed_line(admin, "adm")
+        alice.expect("kf kf-alice:alice>")
+        deadline = time.monotonic() + 20
+        while "unknown command 'adm'" not in completed_line(alice, "adm"):
+            if time.monotonic() > deadline:
+                alice.fail("TAB still completes admin for alice after 20 s")
+            time.sleep(0.2)
+        assert "unknown command 'adm'" in completed_line(alice, "adm")
+    finally:
+        admin.close()
+        alice.close()
 
 
 def test_install_then_uninstall_leave_the_cluster_as_they_found_it(kubeconfig, api, target, tmp_path):
