@@ -198,6 +198,29 @@ def test_entrypoint_serves_healthz_and_the_function_as_user_1000(rootfs: Path, v
     assert body["kfshell"] == "/usr/local/lib/python3.11/dist-packages/kfshell/__init__.py"
 
 
+IMPORT_ALL = """
+import importlib, pkgutil, kfshell, functions
+failed = []
+for package in (kfshell, functions):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not module.name.endswith("__main__"):
+            try:
+                importlib.import_module(module.name)
+            except Exception as err:
+                failed.append(f"{module.name}: {err!r}")
+print("\\n".join(failed))
+"""
+
+
+def test_every_kf_module_imports_in_the_image(rootfs: Path, image: build.Image, volumes: dict[str, Path]) -> None:
+    """A function pod imports kf's modules from the image: none may need a package only the host has."""
+    argv = ["python3", "-c", IMPORT_ALL]
+    done = subprocess.run(in_image(rootfs, build.image_config(image.layout), argv, {}, volumes),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
 def test_prepare_refuses_a_bad_checksum_and_copies_nothing(rootfs: Path, image: build.Image,
                                                            volumes: dict[str, Path]) -> None:
     source = HANDLER.encode()
