@@ -255,6 +255,8 @@ def deployment(function: Mapping[str, Any], source: Source, image: str = DEFAULT
         "volumeMounts": [{"name": install_volume, "mountPath": INSTALL_DIR},
                          {"name": source_volume, "mountPath": SOURCE_DIR, "readOnly": True}],
         "securityContext": _container_security(),
+        # A crash that writes no termination message still says why: the end of its log becomes the message
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     init = [prepare] + [c for c in pod.get("initContainers") or [] if c.get("name") != "prepare"]
     volumes = _merged(pod.get("volumes"), [

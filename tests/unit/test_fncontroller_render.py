@@ -137,6 +137,7 @@ def test_the_default_deployment() -> None:
     [prepare] = pod["initContainers"]
     assert prepare["name"] == "prepare" and prepare["image"] == "registry.example/kf-runtime:1"
     assert prepare["command"] == ["python3", "-m", "kfshell.runtime.prepare"]
+    assert prepare["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert env(prepare) == {"MOD_NAME": "hello", "FUNC_CHECKSUM": source.checksum, "KUBELESS_SOURCE": "/src",
                             "KUBELESS_INSTALL_VOLUME": "/kubeless"}
     assert {m["mountPath"]: m["name"] for m in prepare["volumeMounts"]} == {"/kubeless": "hello",
