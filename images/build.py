@@ -391,6 +391,7 @@ def _cached(work: Path, key: str) -> bool:
 
 
 def _finish(work: Path, stage: Path, layer: Layer, epoch: int) -> Layer:
+    (work / "key").unlink(missing_ok=True)  # an interrupted build must not leave the old key on the new tar
     tmp = work / "layer.tar.tmp"
     _tar_tree(stage, tmp, epoch)
     tmp.rename(layer.tar)
