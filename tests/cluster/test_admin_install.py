@@ -122,6 +122,28 @@ def in_namespace(api: Any, name: str) -> dict[str, list[str]]:
             for kind, path in NAMESPACED_KINDS.items()}
 
 
+def answers_alice(kubeconfig: str, api: Any, namespace: str) -> bool:
+    """What install made works: the controller deploys the built-in whoami, and alice's call reaches it through
+    the API server's service proxy, where it verifies her token and acts as her (from inside the cluster)."""
+    from kfshell import cluster
+    from kfshell.dispatch import kubeless
+    from tests.conftest import wait_for
+
+    path = f"/apis/kubeless.io/v1beta1/namespaces/{namespace}/functions/whoami"
+
+    def ready() -> bool:
+        conditions = (cluster.request_json(api, "GET", path).get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    wait_for(ready, 180, 0.5, f"Function {namespace}/whoami to be Ready")
+    alice = cluster.api_client(cluster.load_kubeconfig(kubeconfig, "kf-alice"), "kf-alice")
+    data = {"command": ["whoami"], "args": {}, "namespace": namespace, "context": "kf-alice", "output": "json"}
+    answer = kubeless.call_function(alice, namespace, "whoami", data, 30)
+    assert answer["object"]["user"] == "alice", answer
+    assert answer["object"]["server"] == "https://10.96.0.1:443", answer  # it ran in its pod
+    return True
+
+
 def test_dry_run_lists_what_it_would_create_and_changes_nothing(kubeconfig, api, target, tmp_path):
     from kfshell import cluster
 
@@ -216,6 +238,8 @@ def test_install_then_uninstall_leave_the_cluster_as_they_found_it(kubeconfig, a
     assert f"kf-function-runtime-{target}" in installed["clusterroles"]
     assert f"kf-function-controller-{target}" in installed["clusterrolebindings"]
     assert "kf-function-runtime" not in installed["clusterroles"]  # kf-system's own are not touched
+    assert answers_alice(kubeconfig, api, target)
+
 
     again = kf(kubeconfig, tmp_path, "kf-admin", "admin", "install", "-n", target, "-o", "json")
     assert again.status == 0, again.err
