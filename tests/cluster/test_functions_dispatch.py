@@ -224,7 +224,10 @@ def test_a_tampered_source_is_refused(admin, kf: Kf, sources: Path, namespace: s
     # Upgrading with a vouched-for source repairs it.
     assert kf("alice", "command", "upgrade", "hello", str(sources / "hello.py"),
               namespace=namespace).returncode == 0
-    assert kf("alice", "hello", namespace=namespace).stdout == "hello world, locally\n"
+    assert kf("alice", "--dispatch", "local", "hello", namespace=namespace).stdout == "hello world, locally\n"
+    # auto: on the cluster once the controller's pod serves it, locally until then
+    assert kf("alice", "hello", namespace=namespace).stdout in ("hello world, locally\n",
+                                                                "hello world, on the cluster\n")
 
 
 def test_a_hanging_cluster_function_times_out_with_exit_1(admin, kf: Kf, sources: Path, namespace: str) -> None:
