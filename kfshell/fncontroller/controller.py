@@ -6,9 +6,10 @@ queues the Function it concerns. A worker takes a Function from the queue and:
 1. checks its source (decoding, sha256 against spec.checksum): a bad one is reported (Invalid /
    ChecksumMismatch) and nothing is created or updated, so nothing serves it;
 2. refuses to touch an object of the same name that this Function does not control (Conflict): it reads the
-   three objects first and creates none of them while any is someone else's;
-3. server-side applies the three objects (field manager kf-function-controller, force: the objects are ours);
-   a new source changes the pod template's checksum annotation, so the Deployment rolls;
+   objects first and creates none of them while any is someone else's;
+3. server-side applies the three objects, and a HorizontalPodAutoscaler when spec.horizontalPodAutoscaler
+   asks for one (deleted again when it no longer does) (field manager kf-function-controller, force: the
+   objects are ours); a new source changes the pod template's checksum annotation, so the Deployment rolls;
 4. writes status.conditions[Ready], readyReplicas and observedGeneration (the /status subresource, else the
    Function itself when its CRD has none) and an event on each change of reason.
 
@@ -262,6 +263,7 @@ class FunctionController:
         memory = self._remember((namespace, name))
         try:
             source = render.check_source(function)
+            scaler = render.autoscaler(function)
         except render.ChecksumMismatch as err:
             self._report(function, memory, render.CHECKSUM_MISMATCH, str(err), self._serving(function))
             return None
@@ -278,7 +280,7 @@ class FunctionController:
             deployment = current  # nothing changed on our side: status only
         else:
             wanted = [render.configmap(function, source), render.service(function),
-                      render.deployment(function, source, self.options.image)]
+                      render.deployment(function, source, self.options.image)] + ([scaler] if scaler else [])
             conflicts = [obj for obj in wanted if self._taken(obj, function)]
             if conflicts:
                 names = ", ".join(f"{o['kind']} {namespace}/{name}" for o in conflicts)
@@ -287,9 +289,13 @@ class FunctionController:
                              "(delete it or rename the Function)", self._serving(function))
                 memory.applied = None
                 return CONFLICT_RETRY
-            deployment = {}
-            for obj in wanted:  # the Deployment last: its pods mount the ConfigMap
-                deployment = self._apply(obj)
+            deployment: Mapping[str, Any] = {}
+            for obj in wanted:  # the Deployment after the ConfigMap its pods mount; the autoscaler after it
+                applied = self._apply(obj)
+                if obj["kind"] == "Deployment":
+                    deployment = applied
+            if scaler is None:
+                self._drop_autoscaler(function)
             memory.applied = fingerprint
             self._rolled(function, current, source)
         readiness = render.readiness(deployment)
@@ -332,6 +338,23 @@ class FunctionController:
                 return False
             raise
         return not render.owned_by(found or {}, function)
+
+    def _drop_autoscaler(self, function: Mapping[str, Any]) -> None:
+        """spec.horizontalPodAutoscaler was removed: delete the autoscaler made for it (only ours)."""
+        meta = render.meta(function)
+        path = _path({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta})
+        try:
+            found = self.api.request_json("GET", path)
+            if not render.owned_by(found or {}, function):
+                return
+            self.api.request_json("DELETE", path, body={"apiVersion": "v1", "kind": "DeleteOptions",
+                                                        "preconditions": {"uid": render.meta(found)["uid"]}})
+        except ApiError as err:
+            if err.status not in (404, 409):  # gone already, or replaced meanwhile
+                raise
+            return
+        self.event(function, "Normal", "AutoscalerRemoved", "spec.horizontalPodAutoscaler is gone: deleted its "
+                   "HorizontalPodAutoscaler")
 
     def _apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         answer = self.api.request_json(
@@ -477,7 +500,8 @@ def _in(namespace: str | None) -> str:
 
 def _path(obj: Mapping[str, Any]) -> str:
     meta = render.meta(obj)
-    plural = {"ConfigMap": "configmaps", "Service": "services", "Deployment": "deployments"}[obj["kind"]]
+    plural = {"ConfigMap": "configmaps", "Service": "services", "Deployment": "deployments",
+              "HorizontalPodAutoscaler": "horizontalpodautoscalers"}[obj["kind"]]
     prefix = "/api/v1" if obj["apiVersion"] == "v1" else f"/apis/{obj['apiVersion']}"
     return f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
 

@@ -275,6 +275,8 @@ def deployment(function: Mapping[str, Any], source: Source, image: str = DEFAULT
     pod_spec = {**pod, "containers": containers, "initContainers": init, "volumes": volumes,
                 "securityContext": {"fsGroup": RUNTIME_USER, **(pod.get("securityContext") or {})}}
     result_spec: Obj = {k: v for k, v in dspec.items() if k not in ("selector", "template", "strategy")}
+    if (spec.get("horizontalPodAutoscaler") or {}).get("spec"):
+        result_spec.pop("replicas", None)  # the autoscaler sets them: applying a number would undo its work
     result_spec.update({
         "selector": {"matchLabels": {"function": name}},
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}},
@@ -289,6 +291,59 @@ def deployment(function: Mapping[str, Any], source: Source, image: str = DEFAULT
     if merged_annotations:
         metadata["annotations"] = merged_annotations
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": result_spec}
+
+
+def autoscaler(function: Mapping[str, Any]) -> Obj | None:
+    """The HorizontalPodAutoscaler spec.horizontalPodAutoscaler asks for (autoscaling/v2), or None.
+
+    Kubeless made one when the embedded object named itself and a target, in autoscaling/v2beta1 (gone since
+    Kubernetes 1.25): its metrics are converted; the target is always the Function's own Deployment."""
+    given = (function.get("spec") or {}).get("horizontalPodAutoscaler") or {}
+    spec = given.get("spec") or {}
+    if not spec:
+        return None
+    name = meta(function)["name"]
+    if not spec.get("maxReplicas"):
+        raise InvalidFunction("spec.horizontalPodAutoscaler.spec.maxReplicas is not set")
+    result: Obj = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                   "maxReplicas": int(spec["maxReplicas"])}
+    if spec.get("minReplicas") is not None:
+        result["minReplicas"] = int(spec["minReplicas"])
+    metrics = [_v2_metric(m) for m in spec.get("metrics") or []]
+    if metrics:
+        result["metrics"] = metrics
+    if spec.get("behavior"):
+        result["behavior"] = spec["behavior"]
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _object_meta(function),
+            "spec": result}
+
+
+def _v2_metric(metric: Mapping[str, Any]) -> Obj:
+    """One metric in autoscaling/v2's shape (from v2beta1's, which Kubeless wrote; v2's passes unchanged)."""
+    kind = metric.get("type")
+    if kind == "Resource":
+        resource = metric.get("resource") or {}
+        if "target" in resource:
+            return dict(metric)
+        if resource.get("targetAverageUtilization") is not None:
+            target = {"type": "Utilization", "averageUtilization": int(resource["targetAverageUtilization"])}
+        elif resource.get("targetAverageValue") is not None:
+            target = {"type": "AverageValue", "averageValue": resource["targetAverageValue"]}
+        else:
+            raise InvalidFunction("a Resource metric of spec.horizontalPodAutoscaler has no target")
+        return {"type": "Resource", "resource": {"name": resource.get("name"), "target": target}}
+    if kind == "Pods":
+        pods = metric.get("pods") or {}
+        if "target" in pods:
+            return dict(metric)
+        return {"type": "Pods", "pods": {"metric": {"name": pods.get("metricName")},
+                                         "target": {"type": "AverageValue",
+                                                    "averageValue": pods.get("targetAverageValue")}}}
+    if kind in ("Object", "External", "ContainerResource") and "target" in (metric.get(kind[0].lower() + kind[1:])
+                                                                             or {}):
+        return dict(metric)
+    raise InvalidFunction(f"spec.horizontalPodAutoscaler: a {kind} metric in autoscaling/v2beta1's shape is not "
+                          "supported (write it as autoscaling/v2)")
 
 
 @dataclass(frozen=True)

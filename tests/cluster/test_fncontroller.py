@@ -283,3 +283,34 @@ def test_the_informer_lists_watches_and_lists_again_when_its_version_expired(adm
         stop.set()
         watcher.close()
         watcher.join(10)
+
+
+def test_a_kubeless_autoscaler_is_made_in_autoscaling_v2_and_removed_with_the_spec(api: Api) -> None:
+    from kubernetes import client
+
+    autoscaling = client.AutoscalingV2Api(api.admin)
+    kubeless_hpa = {"metadata": {"name": "scaled"}, "spec": {  # as `kubeless autoscale create` wrote it (v2beta1)
+        "scaleTargetRef": {"kind": "Deployment", "name": "scaled"}, "minReplicas": 1, "maxReplicas": 4,
+        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 60}}]}}
+    api.create(function("scaled", horizontalPodAutoscaler=kubeless_hpa))
+
+    def hpa() -> dict[str, Any] | None:
+        from kubernetes.client.rest import ApiException
+
+        try:
+            return api.admin.sanitize_for_serialization(
+                autoscaling.read_namespaced_horizontal_pod_autoscaler("scaled", api.namespace))
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    made = wait_for(hpa, WAIT, what="the HorizontalPodAutoscaler")
+    assert made["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "scaled"}
+    assert made["spec"]["maxReplicas"] == 4
+    assert made["spec"]["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 60}
+    assert made["metadata"]["ownerReferences"][0]["name"] == "scaled"
+    api.custom.patch_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "scaled",
+                                              {"spec": {"horizontalPodAutoscaler": None}})
+    wait_for(lambda: hpa() is None, WAIT, what="the autoscaler to go with its spec")
+    assert api.get("Deployment", "scaled") is not None

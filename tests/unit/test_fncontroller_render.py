@@ -233,6 +233,38 @@ def test_a_long_name_keeps_volume_names_dns_labels() -> None:
     assert all(len(v["name"]) <= 63 for v in volumes)
 
 
+KUBELESS_HPA = {"metadata": {"name": "hello"}, "spec": {
+    "scaleTargetRef": {"kind": "Deployment", "name": "hello"}, "minReplicas": 1, "maxReplicas": 3,
+    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 70}},
+                {"type": "Pods", "pods": {"metricName": "qps", "targetAverageValue": "10"}}]}}
+
+
+def test_kubeless_autoscaler_becomes_an_autoscaling_v2_one_for_the_functions_deployment() -> None:
+    fn = function(horizontalPodAutoscaler=KUBELESS_HPA, deployment={"spec": {"replicas": 2}})
+    hpa = render.autoscaler(fn)
+    assert hpa["apiVersion"] == "autoscaling/v2" and hpa["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert hpa["spec"] == {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hello"},
+        "minReplicas": 1, "maxReplicas": 3,
+        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
+                                                                                "averageUtilization": 70}}},
+                    {"type": "Pods", "pods": {"metric": {"name": "qps"},
+                                              "target": {"type": "AverageValue", "averageValue": "10"}}}]}
+    # the autoscaler owns the replica count: the Deployment no longer states one
+    assert "replicas" not in render.deployment(fn, render.check_source(fn))["spec"]
+    assert render.autoscaler(function()) is None
+    assert render.deployment(function(deployment={"spec": {"replicas": 2}}),
+                             render.check_source(function()))["spec"]["replicas"] == 2
+
+
+def test_an_autoscaler_without_a_maximum_or_with_an_unknown_metric_is_invalid() -> None:
+    with pytest.raises(render.InvalidFunction, match="maxReplicas"):
+        render.autoscaler(function(horizontalPodAutoscaler={"spec": {"minReplicas": 1}}))
+    with pytest.raises(render.InvalidFunction, match="Object metric"):
+        render.autoscaler(function(horizontalPodAutoscaler={"spec": {"maxReplicas": 2, "metrics": [
+            {"type": "Object", "object": {"metricName": "x", "targetValue": "1"}}]}}))
+
+
 def deployment_status(wanted: int = 1, **status: Any) -> dict[str, Any]:
     return {"metadata": {"generation": 2}, "spec": {"replicas": wanted},
             "status": {"observedGeneration": 2, **status}}
@@ -304,6 +336,7 @@ def test_deploy_yaml_is_least_privilege_and_runs_the_controller_as_non_root() ->
         ("", "configmaps"): ["create", "get", "patch"],
         ("", "services"): ["create", "get", "patch"],
         ("apps", "deployments"): ["create", "get", "list", "patch", "watch"],
+        ("autoscaling", "horizontalpodautoscalers"): ["create", "delete", "get", "patch"],
         ("", "pods"): ["list", "watch"],
         ("", "events"): ["create", "patch"],
     }
