@@ -6,11 +6,10 @@ not: here the controller is a process, run from the source tree). The process is
 .cache/devcluster/bin/kf-function-controller, a launcher script for this checkout's Python, so the dev cluster's
 pid checks recognise it as they do the Go binaries; its log is .cache/devcluster/run/kf-function-controller.log.
 
-Which Functions it reconciles (`--selector`, SELECTOR below): for now only those labelled
-kf.kubeflow.org/function-controller=true. The old harness (devcluster/fnhost.py, devcluster/functions.py,
-tests/cluster/nethost.py's FunctionHost) still serves the others with a Service and pod of its own, created
-after the Function: a controller quicker than it would take the Service's name first. Once function pods come
-from the controller everywhere, SELECTOR becomes None (every Function).
+It reconciles every Function, as in a real cluster: the pods it asks for are run by the node stand-in
+(devcluster/podhost.py). SELECTOR (`--selector`, a label selector on Functions) can narrow that, e.g. to
+OPT_IN_LABEL=true, which the tests' helpers still put on their Functions (it was needed while an older harness
+served the other Functions with Services of their names).
 
 `up` (re)starts it when it is not running or when what it runs changed: its arguments or its source
 (kfshell/fncontroller and the REST client it uses), as build.py rebuilds a Go binary whose sources changed.
@@ -39,7 +38,7 @@ TOKEN_SECRET = f"{SERVICE_ACCOUNT}-token"
 FIELD_MANAGER = "kf-devcluster-controllers"
 HEALTH_PORT = 18085  # /healthz and /readyz on 127.0.0.1
 OPT_IN_LABEL = "kf.kubeflow.org/function-controller"
-SELECTOR: str | None = None  # every Function: the tests serve none by hand any more (H3, with H1's leave)
+SELECTOR: str | None = None  # every Function
 IMAGE = "kf-runtime:0.1.0"
 READY_TIMEOUT = 60.0
 
