@@ -398,7 +398,7 @@ def uninstall(api: Any, objects: Sequence[Mapping[str, Any]], *, dry_run: bool =
               progress: Callable[[Change], None] | None = None) -> list[Change]:
     """Remove what an install made: its Functions first (their ConfigMaps, Deployments and Services go with
     them, by the garbage collector), then the rest, the namespace and the CRD last. An object that was there
-    before the install stays; only the install's label is taken off it."""
+    before the install stays; only the labels install added are taken off it."""
     namespace = _namespace_of(objects)
     functions = list(dict.fromkeys([*_installed_functions(api, namespace),
                                     *[Ref.of(o) for o in objects if o["kind"] == "Function"]]))
@@ -466,3 +466,47 @@ def _unlabel(api: Any, ref: Ref, meta: Mapping[str, Any]) -> None:
                           "annotations": {ADDED_LABELS_ANNOTATION: None}}}
     cluster.request_json(api, "PATCH", ref.path(), body=patch,
                          headers={"Content-Type": "application/merge-patch+json"})
+
+
+def crd_goes(api: Any) -> bool:
+    """Whether uninstall would delete the Function CRD (install created it)."""
+    current = _get(api, Ref.of(crd()))
+    return current is not None and CREATED_ANNOTATION in ((current.get("metadata") or {}).get("annotations") or {})
+
+
+def other_functions(api: Any, namespace: str) -> list[Ref]:
+    """Functions on the cluster outside the install in `namespace`: deleting the CRD deletes them too."""
+    from kfshell import cluster
+
+    try:
+        listing = cluster.request_json(api, "GET", "/apis/kubeless.io/v1beta1/functions")
+    except cluster.ApiError as err:
+        if err.status == 404:
+            return []
+        raise
+    return [Ref("kubeless.io/v1beta1", "Function", item["metadata"]["name"], item["metadata"].get("namespace"))
+            for item in listing.get("items") or ()
+            if (item["metadata"].get("labels") or {}).get(INSTALL_LABEL) != namespace]
+
+
+READY_TIMEOUT = 300.0
+
+
+def wait_ready(api: Any, objects: Sequence[Mapping[str, Any]], timeout: float = READY_TIMEOUT) -> list[str]:
+    """Wait until the controller reports every installed Function Ready; what is still not ready when the time
+    is up, one `NAME: REASON: message` each (empty: all ready)."""
+    from kfshell import cluster
+
+    refs = [Ref.of(o) for o in objects if o["kind"] == "Function"]
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = []
+        for ref in refs:
+            status = (cluster.request_json(api, "GET", ref.path()).get("status") or {})
+            ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
+            if ready is None or ready.get("status") != "True":
+                why = f"{ready.get('reason')}: {ready.get('message')}" if ready else "no status from the controller yet"
+                pending.append(f"{ref.name}: {why}")
+        if not pending or time.monotonic() > deadline:
+            return pending
+        time.sleep(1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kfshell.errors import CommandFailed
 from kfshell.result import Empty, Object, Table
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ _IMAGE = {"name": "image", "kind": "option", "flags": ["--image"],
 _CALLER = {"name": "caller", "kind": "option", "flags": ["--caller"], "repeat": True,
            "help": "who may call the functions: user:NAME, group:NAME or serviceaccount:NS:NAME "
                    "(repeatable; default group:system:authenticated)"}
+_WAIT = {"name": "wait", "kind": "flag", "flags": ["--wait"],
+         "help": "then wait until the controller has every built-in function Ready (exit 1 if one is not)"}
 _DRY_RUN = {"name": "dry_run", "kind": "flag", "flags": ["--dry-run"],
             "help": "change nothing: list what would be created, changed or left"}
 
@@ -39,7 +42,7 @@ KF_COMMAND = {
         {"name": "manifests", "help": "print every object install applies, as YAML (for GitOps)",
          "arguments": [_NAMESPACE, _IMAGE, _CALLER]},
         {"name": "install", "help": "install or upgrade: the Function CRD, the controller, RBAC, the built-ins",
-         "arguments": [_NAMESPACE, _IMAGE, _CALLER, _DRY_RUN]},
+         "arguments": [_NAMESPACE, _IMAGE, _CALLER, _DRY_RUN, _WAIT]},
         {"name": "uninstall", "help": "remove what install made (what was there before stays)",
          "arguments": [_NAMESPACE, _DRY_RUN,
                        {"name": "yes", "kind": "flag", "flags": ["-y", "--yes"], "help": "do not ask"}]},
@@ -70,8 +73,7 @@ def run(invocation: Invocation, session: Session) -> Result:
     if sub == "uninstall" and not dry_run:
         from kfshell.dispatch import consent
 
-        consent(f"remove kf's functions, controller and RBAC installed in namespace {namespace}",
-                invocation, session)
+        consent(_uninstall_question(api, namespace), invocation, session)
     act = install.install if sub == "install" else install.uninstall
     from kfshell.spinner import spinning
 
@@ -79,7 +81,32 @@ def run(invocation: Invocation, session: Session) -> Result:
     with spinning(env.stderr, f"admin {sub} ...", enabled=env.interactive):
         changes = _call(act, api, objects, dry_run)
     rows = tuple((c.ref.shown, c.ref.namespace or "", c.action, ",".join(c.fields)) for c in changes)
-    return Table(COLUMNS, rows, wide_columns=WIDE)
+    table = Table(COLUMNS, rows, wide_columns=WIDE)
+    if sub == "install" and args.get("wait") and not dry_run:
+        with spinning(env.stderr, "waiting for the functions to be Ready ...", enabled=env.interactive):
+            pending = _call(lambda a, o, dry_run: install.wait_ready(a, o), api, objects, False)
+        if pending:
+            from kfshell.output import emit
+
+            emit(table, invocation.output or session.output, env)  # what was applied, before saying what is not
+            raise CommandFailed(f"{len(pending)} functions not Ready after {install.READY_TIMEOUT:.0f} s: "
+                                + "; ".join(pending), hint=f"kubectl describe functions -n {namespace}",
+                                reason="NotReady")
+    return table
+
+
+def _uninstall_question(api: Any, namespace: str) -> str:
+    """What uninstall asks; it names the Functions that deleting the CRD would take with it."""
+    from kfshell.admin import install
+
+    question = f"remove kf's functions, controller and RBAC installed in namespace {namespace}"
+    others = _call(lambda a, o, dry_run: install.other_functions(a, namespace) if install.crd_goes(a) else [],
+                   api, [], False)
+    if others:
+        where = sorted({ref.namespace or "" for ref in others})
+        question += (f", and the Function CRD, which deletes {len(others)} other Functions too (in "
+                     f"{', '.join(where)})")
+    return question
 
 
 def _call(act: Any, api: Any, objects: list[dict[str, Any]], dry_run: bool) -> list[Any]:

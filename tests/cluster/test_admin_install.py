@@ -223,8 +223,8 @@ def test_install_then_uninstall_leave_the_cluster_as_they_found_it(kubeconfig, a
     before = state(api, target)
     assert before["namespace"] is False
 
-    done = kf(kubeconfig, tmp_path, "kf-admin", "admin", "install", "-n", target, "-o", "json")
-    assert done.status == 0, done.err
+    done = kf(kubeconfig, tmp_path, "kf-admin", "admin", "install", "-n", target, "--wait", "-o", "json")
+    assert done.status == 0, done.err  # --wait: the controller has every built-in Ready
     actions = done.actions()
     assert actions[f"/namespace/{target}"] == "created"
     assert actions["/customresourcedefinition.apiextensions.k8s.io/functions.kubeless.io"] in ("changed",
