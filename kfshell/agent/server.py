@@ -587,7 +587,10 @@ class Agent:
             os.chdir(header.get("cwd") or "/")
             os.environ.clear()
             os.environ.update(request.environ)
-            sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+            # The process's own stdin is never a terminal here, so an exec plugin never prompts from the agent
+            # (kfshell.execcred asks sys.stdin); the command's Environment still tells the client's.
+            sys.stdin = stdin if request.stdin is not None else _NoStdin(False)
+            sys.stdout, sys.stderr = stdout, stderr
             with job.lock:
                 if job.cancelled:
                     return None

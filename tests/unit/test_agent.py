@@ -395,3 +395,35 @@ def test_an_agent_killed_mid_command_leaves_the_client_to_run_it(home: AgentHome
     assert (proc.returncode, out, err.replace(f"{DEBUG_LINE} the agent went away before the command ended\n", "")) \
         == (here.returncode, here.stdout, here.stderr)
     assert here.returncode == 3  # unreachable: the fallback really ran the command
+
+
+def _interrupted(home: AgentHome, server: Silent, agent: bool) -> tuple[int, str, str]:
+    """`whoami` against a server that never answers, Ctrl-C once it is waiting."""
+    env = dict(home.env, **({} if agent else {"KF_AGENT": "0"}))
+    server.accepted.clear()
+    proc = subprocess.Popen([sys.executable, "-m", "kfshell", "-o", "json", "whoami"], env=env, cwd=home.root,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.accepted.wait(30), "kf never called the API server"
+        time.sleep(0.3)  # waiting for the answer by now
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_interrupts_the_command_in_the_agent_as_it_would_here(home: AgentHome, tmp_path: Path) -> None:
+    server = Silent()
+    config = tmp_path / "kubeconfig"
+    write_kubeconfig(config, "first", server=f"https://127.0.0.1:{server.port}")
+    home.env["KUBECONFIG"] = str(config)
+    pid = home.start()
+    try:
+        there = _interrupted(home, server, agent=True)
+        here = _interrupted(home, server, agent=False)
+    finally:
+        server.close()
+    assert there == here and here[0] == 130
+    assert home.agent_pid() == pid  # the agent lives on, and answers the next one
+    assert served(home.kf("--version"))
