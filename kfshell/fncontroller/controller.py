@@ -38,6 +38,7 @@ FIELD_MANAGER = "kf-function-controller"
 COMPONENT = "kf-function-controller"
 RESYNC_SECONDS = 300.0  # every Function is reconciled (and re-applied) at least this often
 CONFLICT_RETRY = 30.0  # seconds before a Function in conflict is looked at again
+LEFTOVER_RETRY = 2.0  # seconds: the garbage collector is removing an earlier Function's objects
 MAX_BACKOFF = 60.0
 FUNCTIONS = "/apis/kubeless.io/v1beta1"
 
@@ -281,7 +282,15 @@ class FunctionController:
         else:
             wanted = [render.configmap(function, source), render.service(function),
                       render.deployment(function, source, self.options.image)] + ([scaler] if scaler else [])
-            conflicts = [obj for obj in wanted if self._taken(obj, function)]
+            holders = {id(obj): self._holder(obj, function) for obj in wanted}
+            leftovers = [obj for obj in wanted if holders[id(obj)] == "earlier"]
+            conflicts = [obj for obj in wanted if holders[id(obj)] == "other"]
+            if leftovers and not conflicts:
+                names = ", ".join(f"{o['kind']} {namespace}/{name}" for o in leftovers)
+                self._report(function, memory, render.DEPLOYING, f"{names} of an earlier Function {name} is "
+                             "still there: waiting for the garbage collector to remove it", 0)
+                memory.applied = None
+                return LEFTOVER_RETRY
             if conflicts:
                 names = ", ".join(f"{o['kind']} {namespace}/{name}" for o in conflicts)
                 self._report(function, memory, render.CONFLICT,
@@ -329,15 +338,22 @@ class FunctionController:
                     return f"pod {meta.get('name')}: {found}"
         return None
 
-    def _taken(self, obj: Mapping[str, Any], function: Mapping[str, Any]) -> bool:
-        """Whether an object of that kind and name exists and this Function does not control it."""
+    def _holder(self, obj: Mapping[str, Any], function: Mapping[str, Any]) -> str:
+        """Who has an object of that kind and name: "none" (free), "this" Function, an "earlier" Function of
+        the same name (deleted: the garbage collector will remove it), or some "other" owner (a conflict)."""
         try:
-            found = self.api.request_json("GET", _path(obj))
+            found = self.api.request_json("GET", _path(obj)) or {}
         except ApiError as err:
             if err.status == 404:
-                return False
+                return "none"
             raise
-        return not render.owned_by(found or {}, function)
+        if render.owned_by(found, function):
+            return "this"
+        name = render.meta(function)["name"]
+        earlier = any(ref.get("controller") and ref.get("kind") == render.KIND and ref.get("name") == name
+                      and str(ref.get("apiVersion", "")).startswith("kubeless.io/")
+                      for ref in render.meta(found).get("ownerReferences") or [])
+        return "earlier" if earlier else "other"
 
     def _drop_autoscaler(self, function: Mapping[str, Any]) -> None:
         """spec.horizontalPodAutoscaler was removed: delete the autoscaler made for it (only ours)."""

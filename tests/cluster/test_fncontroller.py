@@ -314,3 +314,19 @@ def test_a_kubeless_autoscaler_is_made_in_autoscaling_v2_and_removed_with_the_sp
                                               {"spec": {"horizontalPodAutoscaler": None}})
     wait_for(lambda: hpa() is None, WAIT, what="the autoscaler to go with its spec")
     assert api.get("Deployment", "scaled") is not None
+
+
+def test_a_function_made_again_at_once_takes_its_place_once_the_old_objects_are_collected(api: Api) -> None:
+    api.create(function("again"))
+    wait_for(lambda: api.get("Deployment", "again"), WAIT, what="the first Deployment")
+    api.custom.delete_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "again")
+    uid = api.create(function("again", SOURCE.replace("one", "two")))["metadata"]["uid"]
+
+    def owned_by_the_new_one() -> bool:
+        objects = [api.get(kind, "again") for kind in ("ConfigMap", "Deployment", "Service")]
+        return all(o and o["metadata"]["ownerReferences"][0]["uid"] == uid for o in objects)
+
+    wait_for(owned_by_the_new_one, WAIT, what="the new Function's own objects")
+    assert api.get("ConfigMap", "again")["data"]["hello.py"] == SOURCE.replace("one", "two")
+    # The earlier Function's leftovers were waited for, not reported as someone else's.
+    assert all(e["reason"] != "Conflict" for e in api.events("again") if e["involvedObject"]["uid"] == uid)
