@@ -240,7 +240,7 @@ def _exchange(sock: _socket.socket, argv: list[str], stdin: bytes | None,
     out: list[tuple[bytes, bytes]] = []
     interrupted = False
     try:
-        sock.sendall(frame(b"Q", request) + (frame(b"I", stdin) if stdin else b"") + frame(b"E"))
+        sock.sendall(frame(b"Q", request) + (frame(b"I", stdin) if stdin is not None else b"") + frame(b"E"))
     except OSError as err:
         _debug(f"request not sent ({err.strerror})")
         return None
