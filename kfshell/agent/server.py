@@ -417,6 +417,7 @@ class Agent:
         self.main_thread = threading.main_thread().ident
         self.listener: socket.socket | None = None
         self.inode: int | None = None
+        self.busy = False  # a request is running on the main thread
 
     # ---- listening (a thread) --------------------------------------------------------------------------
 
@@ -530,11 +531,13 @@ class Agent:
                 continue
             if job is None:
                 break
+            self.busy = True
             try:
                 self._run_job(job)
             except KeyboardInterrupt:
                 pass
             finally:
+                self.busy = False
                 job.done.set()
                 self.slot.release()
                 self.last_used = time.monotonic()
@@ -718,6 +721,8 @@ def main(path: str) -> None:
 
     def terminate(signum: int, frame: Any) -> None:
         agent.stopping = True
+        if agent.busy:
+            return  # the request running ends as it would, then the agent does
         with agent.wake:
             agent.wake.notify()
         raise SystemExit(0)
