@@ -376,6 +376,8 @@ class FunctionController:
         answer = self.api.request_json(
             "PATCH", _path(obj), query={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=json.dumps(obj).encode(), headers={"Content-Type": "application/apply-patch+yaml"})
+        meta = render.meta(obj)
+        log.debug("%s/%s: applied %s", meta["namespace"], meta["name"], obj["kind"])
         return answer or {}
 
     def _rolled(self, function: Mapping[str, Any], current: Mapping[str, Any] | None,

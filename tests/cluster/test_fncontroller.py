@@ -330,3 +330,59 @@ def test_a_function_made_again_at_once_takes_its_place_once_the_old_objects_are_
     assert api.get("ConfigMap", "again")["data"]["hello.py"] == SOURCE.replace("one", "two")
     # The earlier Function's leftovers were waited for, not reported as someone else's.
     assert all(e["reason"] != "Conflict" for e in api.events("again") if e["involvedObject"]["uid"] == uid)
+
+
+def test_deploy_yaml_runs_the_controller_in_cluster_from_the_image(api: Api) -> None:
+    """deploy.yaml's account, RBAC and Deployment, in a namespace of their own, run by the node stand-in from the
+    runtime image with in-cluster credentials; it watches the test's namespace only (--namespace) and applies
+    what a Function there asks for (beside the dev cluster's own controller, which applies the same)."""
+    import uuid
+
+    import yaml
+    from kubernetes import client
+
+    from images import build
+    from kfshell.fncontroller import render
+
+    try:
+        build.build()  # the stand-in runs pods from the image's rootfs: it must hold this tree's kfshell
+    except build.BuildError as err:
+        pytest.fail(f"the image did not build: {err}", pytrace=False)
+    home = f"kf-test-fnc-{uuid.uuid4().hex[:8]}"
+    binding = f"kf-function-controller-{home}"
+    docs = {d["kind"]: d for d in yaml.safe_load_all((Path(render.__file__).parent / "deploy.yaml").read_text())}
+    docs["ClusterRoleBinding"]["metadata"]["name"] = binding
+    docs["ClusterRoleBinding"]["subjects"][0]["namespace"] = home
+    deployment = docs["Deployment"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["command"] += [f"--namespace={api.namespace}", "-v"]
+    # The dev cluster's node stand-in runs the pods labelled as function pods (KWOK only pretends to run others).
+    deployment["spec"]["template"]["metadata"]["labels"]["created-by"] = "kubeless"
+    rbac = client.RbacAuthorizationV1Api(api.admin)
+    api.core.create_namespace({"metadata": {"name": home, "labels": {"kf.kubeflow.org/test": "true"}}})
+    try:
+        wait_for(lambda: api.core.list_namespaced_service_account(home, field_selector="metadata.name=default").items,
+                 WAIT, what=f"service account default in {home}")
+        api.core.create_namespaced_service_account(home, docs["ServiceAccount"])
+        rbac.create_cluster_role_binding(docs["ClusterRoleBinding"])
+        api.apps.create_namespaced_deployment(home, deployment)
+
+        def ready_pod() -> str | None:
+            for pod in api.core.list_namespaced_pod(home, label_selector="app.kubernetes.io/name="
+                                                    "kf-function-controller").items:
+                if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
+                    return pod.metadata.name
+            return None
+
+        pod = wait_for(ready_pod, 120, interval=0.5, what="the in-cluster controller's pod to be Ready (/readyz)")
+        api.create(function("incluster"))
+
+        def log() -> str:
+            return api.core.read_namespaced_pod_log(pod, home)
+
+        wait_for(lambda: f"{api.namespace}/incluster: applied Deployment" in log(), WAIT,
+                 what="the in-cluster controller to apply the Function's Deployment")
+        assert "https://10.96.0.1:443" in log()  # the kubernetes Service, as a pod reaches the API server
+        assert "WARNING" not in log()
+    finally:
+        rbac.delete_cluster_role_binding(binding)
+        api.core.delete_namespace(home)
