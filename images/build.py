@@ -255,10 +255,10 @@ def _chroot(root: Path, script: str, binds: dict[str, Path], what: str, log_file
     _run(["unshare", "--mount", "--fork", "--", "/bin/sh", "-ec", "\n".join(setup)], what, log_file)
 
 
-def _source_files() -> list[Path]:
+def _source_files(root: Path = REPO) -> list[Path]:
     files = []
     for name in SOURCES:
-        path = REPO / name
+        path = root / name
         if path.is_file():
             files.append(path)
             continue
@@ -268,22 +268,27 @@ def _source_files() -> list[Path]:
     return sorted(files)
 
 
-def source_key() -> str:
+def source_key(root: Path = REPO) -> str:
     """What kf's wheel is made of: the packaged files' paths and contents (a change rebuilds layer 3)."""
     digest = hashlib.sha256()
-    for path in _source_files():
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    for path in _source_files(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
-def build_wheel(out: Path) -> Path:
+def snapshot_sources(dest: Path, root: Path = REPO) -> Path:
+    """A copy of the files kf's wheel is made of (a fixed input while the working tree changes); returns dest."""
+    for path in _source_files(root):
+        target = dest / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return dest
+
+
+def build_wheel(out: Path, root: Path = REPO) -> Path:
     """kf's wheel from a clean copy of the sources (setuptools' build/ dir could hold deleted modules)."""
     with tempfile.TemporaryDirectory(prefix="kf-wheel-") as tmp:
-        src = Path(tmp) / "src"
-        for path in _source_files():
-            target = src / path.relative_to(REPO)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+        src = snapshot_sources(Path(tmp) / "src", root)
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("kfshell-*.whl"):
             old.unlink()
@@ -351,9 +356,10 @@ def deps_layer(debian: Layer, epoch: int, home: Path = HOME, force: bool = False
     return _finish(work, stage, layer, epoch)
 
 
-def kf_layer(deps: Layer, debian: Layer, epoch: int, home: Path = HOME, force: bool = False) -> Layer:
-    """Layer 3: kf's wheel from this tree; `pip check` proves the lock holds everything kf requires."""
-    key = _key({"recipe": RECIPE, "below": deps.key, "sources": source_key(), "epoch": epoch})
+def kf_layer(deps: Layer, debian: Layer, epoch: int, home: Path = HOME, force: bool = False,
+             root: Path = REPO) -> Layer:
+    """Layer 3: kf's wheel from root (this tree); `pip check` proves the lock holds everything kf requires."""
+    key = _key({"recipe": RECIPE, "below": deps.key, "sources": source_key(root), "epoch": epoch})
     work = home / "kf"
     layer = Layer(work / "layer.tar", key, "pip install kfshell-0.1.0-py3-none-any.whl")
     if not force and _cached(work, key):
@@ -361,7 +367,7 @@ def kf_layer(deps: Layer, debian: Layer, epoch: int, home: Path = HOME, force: b
         return layer
     log("kf layer: kf's wheel from this tree")
     wheel_dir = work / "wheel"
-    wheel = build_wheel(wheel_dir)
+    wheel = build_wheel(wheel_dir, root)
     stage = _stage(work)
     deps_stage = work / "deps-tree"
     shutil.rmtree(deps_stage, ignore_errors=True)
@@ -555,13 +561,13 @@ def build(refresh: bool = False) -> Image:
         return Image(LAYOUT, ARCHIVE, ROOTFS, digest, epoch)
 
 
-def rebuild(dest: Path) -> str:
-    """Rebuild layers 2 and 3 from scratch and pack them over the cached Debian layer into dest/oci; returns the
-    manifest digest (for checking that the same inputs give the same digest)."""
+def rebuild(dest: Path, root: Path = REPO) -> str:
+    """Rebuild layers 2 and 3 from scratch (kf from the sources in root) and pack them over the cached Debian
+    layer into dest/oci; returns the manifest digest (for checking that the same inputs give the same digest)."""
     with _locked():
         debian, epoch = debian_layer()
         deps = deps_layer(debian, epoch, home=dest, force=True)
-        kf = kf_layer(deps, debian, epoch, home=dest, force=True)
+        kf = kf_layer(deps, debian, epoch, home=dest, force=True, root=root)
         return pack((debian, deps, kf), dest / "oci", epoch)
 
 
