@@ -201,7 +201,9 @@ class FunctionController:
                 return
             try:
                 delay = self.reconcile(*item)
-                self._remember(item).failures = 0
+                with self._memory_lock:
+                    if item in self._memory:  # (a Function gone has no memory left to reset)
+                        self._memory[item].failures = 0
                 if delay is not None:
                     self.queue.add_after(item, delay)
             except ApiError as err:
@@ -242,11 +244,7 @@ class FunctionController:
     # ---- the reconcile ----------------------------------------------------------------------------------
 
     def function(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        for informer in self.functions:
-            found = informer.get(namespace, name)
-            if found is not None:
-                return found
-        return None
+        return self._cached(self.functions, namespace, name)
 
     def _cached(self, informers: list[Informer], namespace: str, name: str) -> Mapping[str, Any] | None:
         for informer in informers:
