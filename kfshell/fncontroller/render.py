@@ -87,6 +87,10 @@ def check_source(function: Mapping[str, Any]) -> Source:
         raise InvalidFunction(f"the name {name!r} cannot name a Service (a DNS-1035 label of at most 63 "
                               "characters: lower-case letters, digits, '-', starting with a letter)")
     spec = function.get("spec") or {}
+    runtime = str(spec.get("runtime") or "")
+    if not runtime.startswith("python"):
+        raise InvalidFunction(f"spec.runtime {runtime!r} is not served here: the runtime image runs Python "
+                              "functions (python3.x)")
     handler = str(spec.get("handler") or "")
     module, _, entry = handler.partition(".")
     if not _MODULE.match(module) or not _MODULE.match(entry):

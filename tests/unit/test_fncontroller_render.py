@@ -57,6 +57,7 @@ def test_a_source_that_does_not_match_its_checksum_is_refused() -> None:
     ({"function-content-type": "url"}, "not supported"),
     ({"function": ""}, "empty"),
     ({"checksum": "md5:abc"}, "sha256"),
+    ({"runtime": "nodejs14"}, "Python functions"),
     ({"function": "!!notbase64", "function-content-type": "base64"}, "base64"),
 ])
 def test_invalid_functions_say_why(spec: dict[str, Any], why: str) -> None:
