@@ -270,8 +270,9 @@ class Pools:
 
 class Registries:
     """The command registry between requests (Registry is immutable): loaded again when the user's command
-    directory changes (its files' names, mtimes and sizes) or for another cache file; kf's own commands and the
-    installed distributions are covered by code_stamp, whose change ends the agent."""
+    directory changes (its files' names, mtimes and sizes); kf's own commands and the installed distributions
+    are covered by code_stamp, whose change ends the agent. A request with another spec cache file is answered
+    from memory too (that file is then not written: it is only a cache)."""
 
     def __init__(self) -> None:
         self._kept: dict[tuple[Any, ...], Any] = {}
@@ -286,7 +287,7 @@ class Registries:
             extra = tuple(extra)
             if extra:
                 return real(cls, user_dir=user_dir, extra=extra, cache_file=cache_file)
-            key = (str(user_dir), str(cache_file), _dir_stamp(user_dir))
+            key = (str(user_dir), _dir_stamp(user_dir))  # not the cache file: it changes how fast, not what
             found = kept.get(key)
             if found is None:
                 found = real(cls, user_dir=user_dir, cache_file=cache_file)
