@@ -43,3 +43,4 @@ def test_close_wakes_a_waiting_worker() -> None:
     queue.close()
     worker.join(10)
     assert got == [None]
+
