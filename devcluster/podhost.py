@@ -468,6 +468,10 @@ class PodWorker:
     def _setup(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._make_volumes()
+        with contextlib.suppress(OSError):  # pod-workdirs seeds each pod's log with a line about KWOK: not ours
+            self._log_path().parent.mkdir(parents=True, exist_ok=True)
+            if not self._log_path().exists() or "is played by KWOK" in self._log_path().read_text()[:300]:
+                self._log_path().write_text("")
         netns = fnhost.NetnsHost(self.host.allocate(self), subnet=SUBNET, prefix=NETNS_PREFIX)
         netns.create()
         self._record({"netns": netns.name, "index": netns.index})

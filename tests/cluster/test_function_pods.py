@@ -217,6 +217,34 @@ def test_a_failing_init_container_is_reported_with_its_message_and_the_pod_is_ne
     assert proxy(admin, namespace, "bad", "/healthz")[0] == 503  # no ready endpoint: nothing serves
 
 
+def test_a_container_that_exits_is_restarted_and_counted_and_its_previous_log_kept(
+        admin, namespace: str, stand_in: None) -> None:
+    from kubernetes import client
+
+    core = client.CoreV1Api(admin)
+    core.create_namespaced_pod(namespace, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "crash", "labels": {"function": "crash", "created-by": "kubeless"}},
+        "spec": {"containers": [{"name": "crash", "image": "kf-runtime:0.1.0",
+                                 "command": ["sh", "-c", "echo run; echo gave up >/dev/termination-log; exit 3"],
+                                 "securityContext": {"runAsUser": 1000}}]}})
+
+    def restarted() -> dict | None:
+        pod = admin.sanitize_for_serialization(core.read_namespaced_pod("crash", namespace))
+        statuses = pod["status"].get("containerStatuses") or [{}]
+        return pod if statuses[0].get("restartCount", 0) >= 1 else None
+
+    # The kubelet's CrashLoopBackOff: the first restart comes 10 s after the exit.
+    pod = wait_for(restarted, timeout=60, interval=0.5, what="the container to be restarted")
+    status = pod["status"]["containerStatuses"][0]
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    assert status["lastState"]["terminated"]["message"] == "gave up"
+    assert pod["status"]["phase"] == "Running"
+    assert "running" in status["state"] or status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    previous = core.read_namespaced_pod_log("crash", namespace, previous=True)
+    assert previous.splitlines() == ["run"]  # the exited run's output, as `kubectl logs --previous` shows it
+
+
 # --- through the function controller ---
 
 
