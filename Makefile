@@ -48,8 +48,9 @@ cluster-down:
 seed: cluster
 	$(PYTHON) -m devcluster seed
 
-# kf's built-in functions as Kubeless Functions in kf-system, so `--dispatch kubeless` works (idempotent).
-functions: cluster
+# kf's built-in functions as Kubeless Functions in kf-system, so `--dispatch kubeless` works (idempotent);
+# their pods run from the image built from this tree (the pod stand-in chroots into its rootfs).
+functions: image cluster
 	$(PYTHON) -m devcluster functions up
 
 # The function runtime image kf-runtime:0.1.0 (.cache/images/), from Debian's packages, no Docker engine;
@@ -63,8 +64,8 @@ lint: install
 unit: install
 	$(PYTHON) -m pytest -q tests/unit
 
-# image: tests/image run the built image (they would build it themselves, but its tools come from here).
-test: cluster lint image
+# image first: tests/image run it, and function pods on the dev cluster run from it (so it is this tree's).
+test: image cluster lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
 demo: functions
