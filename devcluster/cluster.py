@@ -254,9 +254,17 @@ def up(do_seed: bool = True) -> float:
 def _up(do_seed: bool) -> float:
     """Start each component that is not running, in order, then seed (which starts the controllers)."""
     started = time.monotonic()
-    if is_up(with_controllers=do_seed) and _current():
+    if is_up(with_controllers=do_seed):
         kubeconfig.ensure_users()  # a cluster started by an older launcher may lack newer contexts
-        return 0.0
+        if _current():
+            return 0.0
+        # Only KWOK's stages or the pod stand-in's code changed: restart those, no reseed.
+        if not _kwok_current():
+            processes.stop("kwok")
+            _start_kwok()
+            wait_for("the node to be Ready", _node_ready, 60, "kwok")
+        podhost.ensure_running()
+        return time.monotonic() - started
     if processes.running_pid("kwok") is not None and not _kwok_current():
         # KWOK reads its stages only at start: a changed kwok/stages.yaml needs a new KWOK. Pods keep their
         # status meanwhile; only pods changing state wait for it.
@@ -282,12 +290,7 @@ def _up(do_seed: bool) -> float:
     if needed("kube-scheduler"):
         processes.start("kube-scheduler", _scheduler_args())
     if needed("kwok"):
-        exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
-        kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
-        args = _kwok_args()
-        processes.start("kwok", args)
-        (paths.RUN / "kwok.digest").write_text(_kwok_digest())
+        _start_kwok()
     if needed("pod-workdirs"):
         processes.start("pod-workdirs", [f"--kubeconfig={paths.PKI / 'kwok.kubeconfig'}", f"--root={_pods_dir()}"])
     kubectl("apply", "-f", "-", input_text=_node_manifest())
@@ -296,6 +299,15 @@ def _up(do_seed: bool) -> float:
     if do_seed:
         seed()
     return time.monotonic() - started
+
+
+def _start_kwok() -> None:
+    """KWOK's CRDs, then KWOK with today's configuration, remembering which (a changed one restarts it)."""
+    exec_crd = subprocess.run([str(paths.BINARY), "kwok-crd-exec"], capture_output=True, text=True, check=True)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=exec_crd.stdout)
+    kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/execs.kwok.x-k8s.io")
+    processes.start("kwok", _kwok_args())
+    (paths.RUN / "kwok.digest").write_text(_kwok_digest())
 
 
 def down(wipe: bool = False) -> list[str]:
