@@ -298,7 +298,17 @@ class FunctionController:
                 return CONFLICT_RETRY
             deployment: Mapping[str, Any] = {}
             for obj in wanted:  # the Deployment after the ConfigMap its pods mount; the autoscaler after it
-                applied = self._apply(obj)
+                try:
+                    applied = self._apply(obj)
+                except ApiError as err:
+                    if err.status not in (400, 422):
+                        raise
+                    # spec.deployment or spec.service made an object the API server refuses: the user's to fix
+                    why = err.status_object().get("message") or str(err)
+                    self._report(function, memory, render.INVALID,
+                                 f"the API server refused the {obj['kind']}: {why}", self._serving(function))
+                    memory.applied = None
+                    return None
                 if obj["kind"] == "Deployment":
                     deployment = applied
             if scaler is None:

@@ -386,3 +386,15 @@ def test_deploy_yaml_runs_the_controller_in_cluster_from_the_image(api: Api) -> 
     finally:
         rbac.delete_cluster_role_binding(binding)
         api.core.delete_namespace(home)
+
+
+def test_a_spec_deployment_the_api_server_refuses_makes_the_function_invalid_with_its_reason(api: Api) -> None:
+    api.create(function("refused", deployment={"spec": {"replicas": -1}}))
+    condition = api.wait_reason("refused", "Invalid")
+    assert condition["status"] == "False"
+    assert condition["message"].startswith("the API server refused the Deployment:")
+    assert "replicas" in condition["message"]
+    api.custom.patch_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, "refused",
+                                              {"spec": {"deployment": {"spec": {"replicas": 1}}}})
+    api.wait_reason("refused", "Deploying", "Ready")  # fixed: deployed
+    assert api.get("Deployment", "refused")["spec"]["replicas"] == 1
