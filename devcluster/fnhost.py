@@ -1,22 +1,14 @@
-"""Serving functions behind real Service endpoints: the network-namespace function host.
+"""Network-namespace hosts, Function objects and the runtime command: pieces the dev cluster's function pods use.
 
-A real cluster's node and Kubeless controller are played like this (by the cluster tests'
-`FunctionHost` and by `python -m devcluster functions up`, with the same pieces from here):
+- `NetnsHost`: a network namespace joined to the host by a veth pair, with a private address (the API server's
+  service proxy refuses loopback endpoints, so a function needs an address of its own). The pod stand-in
+  (devcluster/podhost.py) gives each function pod one in 10.251.N.0/24.
+- `function_object`: a Kubeless Function (kubeless.io/v1beta1) as kf deploys a subcommand; the function
+  controller makes its ConfigMap, Deployment and Service.
+- `function_kubeconfig`: a kubeconfig for a service account's token (the controllers the dev cluster runs).
+- `runtime_command`: how to start `python -m kfshell.runtime` from this source tree (tests).
 
-- a network namespace joined to the host by a veth pair, with a private address 10.250.N.2/24 (the
-  host side is 10.250.N.1): the API server's service proxy refuses loopback endpoints, so the
-  runtime needs an address of its own;
-- a KWOK node whose InternalIP is that address, tainted so only function pods land there;
-- a hostNetwork pod per function on that node (KWOK gives it the node's IP, so the function's
-  Service gets a real, ready endpoint) and a Service named after the function, port
-  `http-function-port` as Kubeless names it;
-- the runtime process (`python -m kfshell.runtime`) started inside the namespace on that address,
-  playing the kubelet's part;
-- a relay (devcluster/relay.py) on 10.250.N.1:6443 to the API server on 127.0.0.1, which the
-  namespace cannot reach otherwise; the function's kubeconfig points there with tls-server-name
-  `kubernetes` (a name in the API server's certificate).
-
-Needs root and iproute2 (Debian package `iproute2`). Nothing here imports `kubernetes`: the
+Needs root and iproute2 (Debian package `iproute2`) for the namespaces. Nothing here imports `kubernetes`: the
 manifests are plain dicts that the caller creates with whatever client it has.
 """
 
@@ -39,7 +31,6 @@ from . import paths
 
 RUNTIME_PORT = 8080  # the port of every function Service, as Kubeless makes them
 PORT_NAME = "http-function-port"  # what Kubeless names a function Service's port
-HOST_TAINT = "kf.kubeflow.org/function-host"
 API_SERVER_NAME = "kubernetes"  # in the API server's certificate; the relay's address is not
 
 
@@ -142,70 +133,6 @@ class NetnsHost:
 
 
 # --- the cluster objects, as plain dicts ---
-
-
-def node_manifest(name: str, address: str) -> dict[str, object]:
-    """A KWOK node with InternalIP `address`, tainted: other pods must not land on (and vanish with) it."""
-    return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
-                       HOST_TAINT: "true"},
-        },
-        "spec": {"taints": [{"key": HOST_TAINT, "value": "true", "effect": "NoSchedule"}]},
-        # A node may be created with its status; KWOK keeps the addresses it finds.
-        "status": {"addresses": [{"type": "InternalIP", "address": address},
-                                 {"type": "Hostname", "address": name}]},
-    }
-
-
-def node_has_address(node: Mapping[str, object], address: str) -> bool:
-    """Whether a node (as JSON) is Ready with `address` among its addresses."""
-    status = node.get("status") or {}
-    addresses = {a.get("address") for a in status.get("addresses") or []}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return ready and address in addresses
-
-
-def pod_manifest(name: str, function: str, node: str, module: str, handler: str, *, timeout: float,
-                 port: int = RUNTIME_PORT, labels: Mapping[str, str] | None = None,
-                 annotations: Mapping[str, str] | None = None,
-                 service_account: str | None = None) -> dict[str, object]:
-    """The function's hostNetwork pod on the host's node; the Service selects it by label `function`."""
-    spec: dict[str, object] = {
-        "nodeName": node,
-        "hostNetwork": True,
-        "tolerations": [{"key": HOST_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
-        "containers": [{
-            "name": "function", "image": "kf-runtime:dev",
-            "ports": [{"containerPort": port, "protocol": "TCP"}],
-            "env": [{"name": "MOD_NAME", "value": module},
-                    {"name": "FUNC_HANDLER", "value": handler},
-                    {"name": "FUNC_TIMEOUT", "value": f"{timeout:g}"},
-                    {"name": "FUNC_PORT", "value": str(port)}],
-        }],
-    }
-    if service_account:
-        spec["serviceAccountName"] = service_account
-        spec["automountServiceAccountToken"] = False
-    metadata: dict[str, object] = {"name": name, "labels": {"function": function, **(labels or {})}}
-    if annotations:
-        metadata["annotations"] = dict(annotations)
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-
-
-def service_manifest(function: str, *, target_port: int = RUNTIME_PORT,
-                     labels: Mapping[str, str] | None = None) -> dict[str, object]:
-    """The function's Service, as Kubeless makes it: named after the function, port 8080 `http-function-port`."""
-    return {
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": function, "labels": {"function": function, **(labels or {})}},
-        "spec": {"selector": {"function": function},
-                 "ports": [{"name": PORT_NAME, "port": RUNTIME_PORT, "targetPort": target_port,
-                            "protocol": "TCP"}]},
-    }
 
 
 def function_object(name: str, subcommand: str, source: str, *, handler: str = "handler.handler",

@@ -1,11 +1,12 @@
-"""A TCP relay: lets a function on a network-namespace host reach the API server on the host's loopback.
+"""A TCP relay: lets a function in a network namespace reach the API server on the host's loopback.
 
 The API server listens on 127.0.0.1, which inside a network namespace is the namespace's own loopback.
-The relay listens on the host side of the namespace's veth and forwards each connection to the API
-server. TLS passes through untouched: the function still checks the server's certificate.
+The pod stand-in (devcluster/podhost.py) runs a `TcpRelay` on 10.96.0.1:443 (the `kubernetes` Service's IP,
+on the host's loopback interface) to the API server, so function pods reach it in-cluster style. TLS passes
+through untouched: the function still checks the server's certificate (10.96.0.1 is among its names).
 
-Tests run `TcpRelay` in a thread; `python -m devcluster.relay LISTEN TARGET` runs it as a long-lived
-process (what `python -m devcluster functions up` starts), e.g. `10.250.0.1:6443 127.0.0.1:6443`.
+`python -m devcluster.relay LISTEN TARGET` runs one as a long-lived process (e.g. `10.250.0.1:6443
+127.0.0.1:6443`), and `wait_started` tells when it listens.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devcluster import podhost
-from devcluster.fnhost import HOST_TAINT, PORT_NAME, HostError, NetnsHost, function_object, wait_until
+from devcluster.fnhost import PORT_NAME, HostError, NetnsHost, function_object, wait_until
 from devcluster.relay import TcpRelay
 from tests.cluster.runtime_process import RuntimeProcess
 
-__all__ = ["HOST_TAINT", "PORT_NAME", "FunctionHost", "HostError", "NetnsHost", "PodRuntime", "RuntimeProcess",
+__all__ = ["PORT_NAME", "FunctionHost", "HostError", "NetnsHost", "PodRuntime", "RuntimeProcess",
            "TcpRelay", "function_object"]
 
 # Until the dev cluster's controller reconciles every Function, it takes those with this label
