@@ -318,7 +318,7 @@ class FunctionController:
         readiness = render.readiness(deployment)
         reason, message = readiness.reason, readiness.message
         if not readiness.ready and reason == render.DEPLOYING:
-            stuck = self._pod_trouble(namespace, name)
+            stuck = self._pod_trouble(namespace, name, source)
             if stuck:
                 reason, message = render.FAILED, f"{stuck}; {readiness.message}"
         self._report(function, memory, reason, message, readiness.ready_replicas, ready=readiness.ready)
@@ -332,14 +332,20 @@ class FunctionController:
             return 0
         return int((current.get("status") or {}).get("readyReplicas") or 0)
 
-    def _pod_trouble(self, namespace: str, name: str) -> str | None:
-        """Why a pod of the Function cannot start (a failed init container, an image or crash back-off)."""
+    def _pod_trouble(self, namespace: str, name: str, source: render.Source) -> str | None:
+        """Why a pod of the Function's current source and deps cannot start (a failed init container, an image
+        or crash back-off); pods of an earlier one, on their way out, are not the news."""
+        current = {render.CHECKSUM_ANNOTATION: source.checksum,
+                   render.DEPS_ANNOTATION: render.sha256(source.deps) if source.deps else None}
         for informer in self.pods:
             for pod in informer.items():
                 meta = render.meta(pod)
                 if meta.get("namespace") != namespace or (meta.get("labels") or {}).get("function") != name:
                     continue
                 if meta.get("deletionTimestamp"):
+                    continue
+                annotations = meta.get("annotations") or {}
+                if any(annotations.get(k) != v for k, v in current.items()):
                     continue
                 found = pod_trouble(pod)
                 if found:
