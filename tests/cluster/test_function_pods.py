@@ -120,6 +120,32 @@ def pod_processes(uid: str) -> list[int]:
     return found
 
 
+def test_a_mount_under_an_absolute_symlink_of_the_image_lands_inside_the_containers_root(tmp_path: Path) -> None:
+    """No cluster needed (root: a mount namespace). Debian's /var/run is `-> /run`: followed on the host, the
+    service-account mount point would be made (and mounted over) on the host's /run."""
+    image = tmp_path / "image"
+    for d in ("run", "var", "usr/bin"):
+        (image / d).mkdir(parents=True)
+    (image / "var" / "run").symlink_to("/run")
+    assert podhost.resolve_inside(image, "/var/run/secrets/kubernetes.io/serviceaccount") == (
+        "/run/secrets/kubernetes.io/serviceaccount")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "token").write_text("t")
+    run_dir = tmp_path / "run"
+    for sub in ("root", "upper", "work"):
+        (run_dir / sub).mkdir(parents=True)
+    root = podhost.Root("image", image, ["true"], {})
+    script = podhost.container_script(root, run_dir, [(secret, "/var/run/secrets/kubernetes.io/serviceaccount", True)],
+                                      ["true"], {}, "/", 1000, 1000, [], "mounts", no_new_privs=True)
+    # Build the root and look at it from inside the namespace, without running anything in it.
+    probe = script.rsplit("\nexec ", 1)[0] + f"\ncat {run_dir}/root/run/secrets/kubernetes.io/serviceaccount/token"
+    done = subprocess.run(["unshare", "--mount", "--uts", "--propagation", "private", "sh", "-ec", probe],
+                          capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "t"), done.stderr
+    assert not Path("/run/secrets/kubernetes.io/serviceaccount").exists()
+
+
 @pytest.fixture
 def stand_in(devcluster: Path) -> None:
     if podhost.pid() is None:
