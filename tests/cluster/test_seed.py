@@ -81,7 +81,7 @@ CRDS = [
                     "runtime": "python3.11", "checksum": "sha256:" + "0" * 64, "timeout": "180",
                     "function-content-type": "text", "deps": ""},
         invalid_spec={"function": "x", "handler": "hello.handler", "runtime": "python3.11", "timeout": 180},
-        invalid_field="spec.timeout"),
+        invalid_field="spec.timeout", columns=("Name", "Ready", "Reason", "Age")),
 ]
 
 
