@@ -419,6 +419,7 @@ class Agent:
         self.listener: socket.socket | None = None
         self.inode: int | None = None
         self.busy = False  # a request is running on the main thread
+        self.started_at = 0.0  # since when (time.monotonic())
 
     # ---- listening (a thread) --------------------------------------------------------------------------
 
@@ -470,7 +471,9 @@ class Agent:
             if request.header.get("protocol") != PROTOCOL:
                 conn.sendall(frame(b"L", b"another protocol version"))
                 return
-            if not self.slot.acquire(timeout=BUSY_WAIT):
+            # A request already running long (a --wait, a hang) is not waited for: its client runs it at once.
+            long_running = self.busy and time.monotonic() - self.started_at > BUSY_WAIT
+            if long_running or not self.slot.acquire(timeout=BUSY_WAIT):
                 conn.sendall(frame(b"L", b"busy with another request"))
                 return
             job = Job(conn, request)
@@ -532,6 +535,7 @@ class Agent:
                 continue
             if job is None:
                 break
+            self.started_at = time.monotonic()
             self.busy = True
             try:
                 self._run_job(job)

@@ -427,3 +427,22 @@ def test_ctrl_c_interrupts_the_command_in_the_agent_as_it_would_here(home: Agent
     assert there == here and here[0] == 130
     assert home.agent_pid() == pid  # the agent lives on, and answers the next one
     assert served(home.kf("--version"))
+
+
+def test_a_busy_agent_leaves_the_next_kf_to_run_itself(home: AgentHome, tmp_path: Path) -> None:
+    server = Silent()
+    config = tmp_path / "kubeconfig"
+    write_kubeconfig(config, "first", server=f"https://127.0.0.1:{server.port}")
+    home.env["KUBECONFIG"] = str(config)
+    home.start()
+    slow = subprocess.Popen([sys.executable, "-m", "kfshell", "whoami"], env=home.env, cwd=home.root,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.accepted.wait(30)
+        time.sleep(0.6)  # running longer than a request is waited for
+        other = home.kf("help", "use")
+        assert other.returncode == 0 and other.stdout == home.kf("help", "use", agent=False).stdout
+        assert "busy with another request" in other.stderr
+    finally:
+        server.close()
+        slow.communicate(timeout=60)
