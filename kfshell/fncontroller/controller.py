@@ -32,7 +32,7 @@ from typing import Any
 
 from kfshell.fncontroller import render
 from kfshell.fncontroller.informer import Informer, key
-from kfshell.rest import ApiError, RestClient
+from kfshell.rest import ApiError, RestClient, TransportError
 
 FIELD_MANAGER = "kf-function-controller"
 COMPONENT = "kf-function-controller"
@@ -40,6 +40,7 @@ RESYNC_SECONDS = 300.0  # every Function is reconciled (and re-applied) at least
 CONFLICT_RETRY = 30.0  # seconds before a Function in conflict is looked at again
 LEFTOVER_RETRY = 2.0  # seconds: the garbage collector is removing an earlier Function's objects
 MAX_BACKOFF = 60.0
+STATUS_RECHECK = 30.0  # seconds a lookup of the CRD's status subresource is trusted
 FUNCTIONS = "/apis/kubeless.io/v1beta1"
 
 log = logging.getLogger("kf-function-controller")
@@ -141,7 +142,7 @@ class FunctionController:
         self.queue = WorkQueue()
         self._memory: dict[Key, _Memory] = {}
         self._memory_lock = threading.Lock()
-        self._status_subresource: bool | None = None  # None: not known yet
+        self._status_subresource: tuple[float, bool] | None = None  # (when looked up, whether it is served)
         namespaces = list(self.options.namespaces) or [None]
         self.functions = [Informer(api, _collection(FUNCTIONS, ns, "functions"), self._on_function, self.stop,
                                    selector=self.options.selector, name=f"functions{_in(ns)}")
@@ -185,7 +186,6 @@ class FunctionController:
             with self._memory_lock:
                 for memory in self._memory.values():
                     memory.applied = None  # re-apply: someone may have changed or deleted an object
-            self._status_subresource = None  # the CRD may have gained its status subresource
             for informer in self.functions:
                 for obj in informer.items():
                     self.queue.add(key(obj))
@@ -413,7 +413,7 @@ class FunctionController:
                 ready_replicas: int, *, ready: bool = False) -> None:
         meta = render.meta(function)
         wanted = render.status(function, ready, reason, message, ready_replicas, _now())
-        generation = self._status_subresource is not False
+        generation = self._serves_status()
         if not render.same_status(function.get("status"), wanted, generation=generation):
             self._write_status(function, wanted, memory)
         if memory.reason is None:
@@ -426,23 +426,40 @@ class FunctionController:
             self.event(function, "Normal" if reason in (render.READY, render.DEPLOYING) else "Warning", reason,
                        message)
 
+    def _serves_status(self) -> bool:
+        """Whether the Function CRD has the status subresource, from API discovery (looked up again after
+        STATUS_RECHECK seconds: an install may change the CRD while we run). True when discovery fails."""
+        now = time.monotonic()
+        if self._status_subresource is not None and now - self._status_subresource[0] < STATUS_RECHECK:
+            return self._status_subresource[1]
+        try:
+            found = self.api.request_json("GET", FUNCTIONS) or {}
+        except (ApiError, TransportError) as err:
+            log.debug("discovery of %s failed: %s", FUNCTIONS, _describe(err))
+            return True
+        served = any(r.get("name") == "functions/status" for r in found.get("resources") or [])
+        if self._status_subresource is not None and self._status_subresource[1] != served:
+            log.info("the Function CRD %s the status subresource now", "serves" if served else "no longer serves")
+        elif self._status_subresource is None and not served:
+            log.info("the Function CRD has no status subresource: writing status on the Functions themselves")
+        self._status_subresource = (now, served)
+        return served
+
     def _write_status(self, function: Mapping[str, Any], status: Mapping[str, Any], memory: _Memory) -> None:
         meta = render.meta(function)
         path = f"{FUNCTIONS}/namespaces/{meta['namespace']}/functions/{meta['name']}"
         body = json.dumps({"status": status}).encode()
         headers = {"Content-Type": "application/merge-patch+json"}
-        if self._status_subresource is not False:
+        if self._serves_status():
             try:
                 self.api.request_json("PATCH", path + "/status", body=body, headers=headers)
-                self._status_subresource = True
-                return
             except ApiError as err:
                 if err.status != 404:
                     raise
-                if self._exists(path) is False:
-                    return  # the Function itself is gone
-                self._status_subresource = False  # until the next resync looks again
-                log.info("the Function CRD has no status subresource: writing status on the Functions themselves")
+                self._status_subresource = None  # gone, or the CRD changed: discovery says which next time
+                if self._exists(path) is not False:
+                    raise  # the Function is there: retry (with backoff) once discovery is asked again
+            return
         try:
             self.api.request_json("PATCH", path, body=body, headers=headers)
         except ApiError as err:

@@ -2,8 +2,9 @@
 
 From the Function's ConfigMap mounted at $KUBELESS_SOURCE (/src) to the install volume $KUBELESS_INSTALL_VOLUME
 (/kubeless) that the runtime serves from:
-1. the source `<MOD_NAME>.py` must have the sha256 $FUNC_CHECKSUM (`sha256:<hex>`): otherwise one line goes to
-   stderr and to /dev/termination-log (what the pod's status shows), the exit status is 2, nothing is copied;
+1. the source `<MOD_NAME>.py` (or, for a Function whose source is a URL, what `source-url` names, downloaded)
+   must have the sha256 $FUNC_CHECKSUM (`sha256:<hex>`): otherwise one line goes to stderr and to
+   /dev/termination-log (what the pod's status shows), the exit status is 2, nothing is copied;
 2. it is copied to `<install volume>/<MOD_NAME>.py`;
 3. a non-empty `requirements.txt` is installed with pip into `<install volume>/lib/python3.X/site-packages`,
    which the runtime puts on sys.path; pip's failure is this container's failure (exit 1, pip's last line in
@@ -42,10 +43,18 @@ def prepare(environ: Mapping[str, str], *, pip: Sequence[str] | None = None) -> 
     source_dir = Path(environ.get("KUBELESS_SOURCE") or "/src")
     install = Path(environ.get("KUBELESS_INSTALL_VOLUME") or "/kubeless")
     source = source_dir / f"{module}.py"
-    try:
-        code = source.read_bytes()
-    except OSError as err:
-        raise PrepareError(f"cannot read the function's source {source}: {err.strerror}") from None
+    url_file = source_dir / "source-url"
+    if not source.exists() and url_file.is_file():
+        url = url_file.read_text().strip()
+        code = _download(url)
+        source = Path(f"{module}.py")  # the name it is installed as; `url` is where it came from
+        origin = url
+    else:
+        origin = str(source)
+        try:
+            code = source.read_bytes()
+        except OSError as err:
+            raise PrepareError(f"cannot read the function's source {source}: {err.strerror}") from None
     wanted = environ.get("FUNC_CHECKSUM", "").strip()
     found = "sha256:" + hashlib.sha256(code).hexdigest()
     done = []
@@ -54,9 +63,9 @@ def prepare(environ: Mapping[str, str], *, pip: Sequence[str] | None = None) -> 
         if algorithm != "sha256" or not digest:
             raise PrepareError(f"FUNC_CHECKSUM={wanted!r} is not sha256:<hex>", MISMATCH)
         if digest.lower() != found.partition(":")[2]:
-            raise PrepareError(f"checksum mismatch: {source} has {found}, the Function says {wanted}; "
+            raise PrepareError(f"checksum mismatch: {origin} has {found}, the Function says {wanted}; "
                                "not serving it", MISMATCH)
-        done.append(f"{source}: {found} as the Function says")
+        done.append(f"{origin}: {found} as the Function says")
     install.mkdir(parents=True, exist_ok=True)
     target = install / source.name
     # Through a temporary file in the volume: a restarted container never sees half a module.
@@ -64,7 +73,7 @@ def prepare(environ: Mapping[str, str], *, pip: Sequence[str] | None = None) -> 
         handle.write(code)
     os.replace(handle.name, target)
     os.chmod(target, 0o644)
-    done.append(f"copied {source} to {target}")
+    done.append(f"copied {origin} to {target}")
     requirements = source_dir / "requirements.txt"
     if requirements.is_file() and requirements.read_text().strip():
         command = [*(pip or [sys.executable, "-m", "pip"]), "install", "--no-cache-dir",
@@ -78,6 +87,20 @@ def prepare(environ: Mapping[str, str], *, pip: Sequence[str] | None = None) -> 
                                + (f": {lines[-1].strip()}" if lines else ""))
         done.append(f"installed {requirements} into {install}")
     return done
+
+
+def _download(url: str, timeout: float = 60.0) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("https://", "http://")):
+        raise PrepareError(f"source-url {url[:80]!r} is not an http(s) URL")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.read()
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise PrepareError(f"cannot download the function's source from {url}: "
+                           f"{getattr(err, 'reason', None) or err}") from None
 
 
 def site_packages(install: Path) -> Path:

@@ -239,7 +239,7 @@ def test_a_command_alice_adds_to_her_namespace_is_deployed_and_removed_with_it(a
              WAIT, what="the objects of the removed command to go")
 
 
-def test_a_pod_that_cannot_prepare_its_function_is_reported_with_its_reason(api: Api) -> None:
+def test_a_pod_that_cannot_prepare_its_function_is_reported_with_its_reason(api: Api, current_image: None) -> None:
     """The node stand-in runs the prepare init container; pip failing there shows in the Function's status."""
     api.create(function("nodeps", deps="--no-index\nkf-no-such-package==9.9\n"))
     condition = api.wait_reason("nodeps", "Failed")
@@ -332,7 +332,18 @@ def test_a_function_made_again_at_once_takes_its_place_once_the_old_objects_are_
     assert all(e["reason"] != "Conflict" for e in api.events("again") if e["involvedObject"]["uid"] == uid)
 
 
-def test_deploy_yaml_runs_the_controller_in_cluster_from_the_image(api: Api) -> None:
+@pytest.fixture(scope="module")
+def current_image() -> None:
+    """The stand-in runs pods from the runtime image's rootfs: it must hold this tree's kfshell."""
+    from images import build
+
+    try:
+        build.build()
+    except build.BuildError as err:
+        pytest.fail(f"the image did not build: {err}", pytrace=False)
+
+
+def test_deploy_yaml_runs_the_controller_in_cluster_from_the_image(api: Api, current_image: None) -> None:
     """deploy.yaml's account, RBAC and Deployment, in a namespace of their own, run by the node stand-in from the
     runtime image with in-cluster credentials; it watches the test's namespace only (--namespace) and applies
     what a Function there asks for (beside the dev cluster's own controller, which applies the same)."""
@@ -341,13 +352,8 @@ def test_deploy_yaml_runs_the_controller_in_cluster_from_the_image(api: Api) -> 
     import yaml
     from kubernetes import client
 
-    from images import build
     from kfshell.fncontroller import render
 
-    try:
-        build.build()  # the stand-in runs pods from the image's rootfs: it must hold this tree's kfshell
-    except build.BuildError as err:
-        pytest.fail(f"the image did not build: {err}", pytrace=False)
     home = f"kf-test-fnc-{uuid.uuid4().hex[:8]}"
     binding = f"kf-function-controller-{home}"
     docs = {d["kind"]: d for d in yaml.safe_load_all((Path(render.__file__).parent / "deploy.yaml").read_text())}
@@ -398,3 +404,43 @@ def test_a_spec_deployment_the_api_server_refuses_makes_the_function_invalid_wit
                                               {"spec": {"deployment": {"spec": {"replicas": 1}}}})
     api.wait_reason("refused", "Deploying", "Ready")  # fixed: deployed
     assert api.get("Deployment", "refused")["spec"]["replicas"] == 1
+
+
+@pytest.fixture
+def source_server(tmp_path: Path):
+    """SOURCE over HTTP on every host address: pods reach the host at the kubernetes Service's address."""
+    import http.server
+    import threading
+
+    from devcluster import podhost
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.py").write_text(SOURCE)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path / "www"), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{podhost.SERVICE_HOST}:{server.server_address[1]}/hello.py"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_url_source_is_downloaded_by_the_pod_and_checked_there(api: Api, source_server: str,
+                                                                 current_image: None) -> None:
+    api.create(function("fetched", source_server, wanted=checksum(SOURCE), **{"function-content-type": "url"}))
+    api.create(function("stale", source_server, wanted=checksum("an older version"),
+                        **{"function-content-type": "url"}))
+    assert api.get("ConfigMap", "fetched") is None or "hello.py" not in api.get("ConfigMap", "fetched")["data"]
+    ready = api.wait_reason("fetched", "Ready")
+    assert ready["status"] == "True"  # the runtime serves the downloaded module (/healthz answers)
+    assert api.get("ConfigMap", "fetched")["data"]["source-url"] == source_server
+    failed = api.wait_reason("stale", "Failed")
+    assert "init container prepare exited 2" in failed["message"] and "checksum mismatch" in failed["message"]

@@ -46,6 +46,17 @@ def test_base64_source_is_decoded_and_its_checksum_is_of_the_decoded_text() -> N
     assert render.configmap(function(), source)["data"]["hello.py"] == SOURCE
 
 
+def test_a_url_source_is_left_to_the_prepare_container_with_its_checksum() -> None:
+    fn = function(function="https://example.com/hello.py", **{"function-content-type": "url"})
+    source = render.check_source(fn)
+    assert (source.url, source.checksum) == ("https://example.com/hello.py", fn["spec"]["checksum"])
+    assert render.configmap(fn, source)["data"] == {"handler": "hello.handler", "requirements.txt": "",
+                                                    "source-url": "https://example.com/hello.py"}
+    pod = render.deployment(fn, source)["spec"]["template"]
+    assert pod["metadata"]["annotations"][render.CHECKSUM_ANNOTATION] == fn["spec"]["checksum"]
+    assert env(pod["spec"]["initContainers"][0])["FUNC_CHECKSUM"] == fn["spec"]["checksum"]
+
+
 def test_a_source_that_does_not_match_its_checksum_is_refused() -> None:
     with pytest.raises(render.ChecksumMismatch, match="not deployed"):
         render.check_source(function(function=SOURCE + "# changed\n"))
@@ -54,7 +65,10 @@ def test_a_source_that_does_not_match_its_checksum_is_refused() -> None:
 @pytest.mark.parametrize(("spec", "why"), [
     ({"handler": "nodot"}, "module.function"),
     ({"handler": "my-mod.handler"}, "module.function"),
-    ({"function-content-type": "url"}, "not supported"),
+    ({"function-content-type": "text+zip"}, "not supported"),
+    ({"function-content-type": "url", "function": "https://example.com/hello.py", "checksum": ""},
+     "needs spec.checksum"),
+    ({"function-content-type": "url", "function": "file:///etc/passwd"}, "not an http"),
     ({"function": ""}, "empty"),
     ({"checksum": "md5:abc"}, "sha256"),
     ({"runtime": "nodejs14"}, "Python functions"),

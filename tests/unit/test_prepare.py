@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,45 @@ def test_a_requirement_pip_cannot_find_fails_the_container_with_pips_reason(
     assert proc.returncode == 1
     message = termination.read_text().strip()
     assert message.startswith("pip install -r requirements.txt failed") and "kf-no-such-package" in message
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """SOURCE at http://127.0.0.1:PORT/hello.py (a Function whose source is a URL)."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.py").write_text(SOURCE)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(tmp_path / "www")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_a_url_source_is_downloaded_checked_and_copied(tmp_path: Path, served: str) -> None:
+    src, install = tmp_path / "src", tmp_path / "kubeless"
+    src.mkdir()
+    (src / "source-url").write_text(f"{served}/hello.py")
+    proc = run(src, install, checksum(SOURCE), tmp_path / "termination-log")
+    assert proc.returncode == 0, proc.stderr
+    assert (install / "hello.py").read_text() == SOURCE
+    assert f"{served}/hello.py" in proc.stdout
+
+
+def test_a_url_source_that_changed_since_its_checksum_is_not_served(tmp_path: Path, served: str) -> None:
+    src, install = tmp_path / "src", tmp_path / "kubeless"
+    src.mkdir()
+    (src / "source-url").write_text(f"{served}/hello.py")
+    proc = run(src, install, checksum("an older version"), tmp_path / "termination-log")
+    assert proc.returncode == 2
+    assert "checksum mismatch" in proc.stderr and not install.exists()
+    (src / "source-url").write_text(f"{served}/nothere.py")
+    missing = run(src, install, checksum(SOURCE), tmp_path / "termination-log2")
+    assert missing.returncode == 1
+    assert "cannot download the function's source" in (tmp_path / "termination-log2").read_text()
