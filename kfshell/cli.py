@@ -256,6 +256,7 @@ def _run(options: GlobalOptions, env: Environment) -> int:
 def run() -> None:
     """The console script: `kf` and `kubectl-kf`. The user's warm agent runs the invocation when it can
     (kfshell.agent; KF_AGENT=0 turns it off), else this process does: the same code, the same result."""
+    client = None
     if os.environ.get("KF_AGENT") != "0":
         from kfshell.agent import client
 
@@ -275,4 +276,6 @@ def run() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         status = 1  # ExitStatus.FAILED
+    if client is not None:
+        client.start_pending()  # the agent the next kf will find, started after this one's work
     sys.exit(int(status))

@@ -182,7 +182,7 @@ def run(argv: list[str]) -> tuple[int | None, bytes | None]:
             sock.connect(path)
         except OSError as err:
             _debug(f"no agent ({err.strerror}): starting one")
-            start_agent(path)
+            _PENDING.append(path)  # started once this command is done, so it does not slow this one down
             return None, None
         try:
             if peer_uid(sock) != os.geteuid():
@@ -294,6 +294,15 @@ def _write_out(out: list[tuple[bytes, bytes]], status: int) -> int:
         except OSError:
             pass
     return status
+
+
+_PENDING: list[str] = []
+
+
+def start_pending() -> None:
+    """Start the agent `run` found missing (call it when the command has run here)."""
+    while _PENDING:
+        start_agent(_PENDING.pop())
 
 
 def start_agent(path: str) -> None:
