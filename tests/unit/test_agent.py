@@ -446,3 +446,40 @@ def test_a_busy_agent_leaves_the_next_kf_to_run_itself(home: AgentHome, tmp_path
     finally:
         server.close()
         slow.communicate(timeout=60)
+
+
+def _agents_of(home: AgentHome) -> list[int]:
+    """Pids of agent processes serving a socket under this home's runtime directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"kfshell.agent.server" in a for a in argv) and any(str(home.agent_dir).encode() in a for a in argv):
+            if _alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def test_an_agent_killed_outright_is_replaced_by_the_next_kf(home: AgentHome) -> None:
+    pid = home.start()
+    os.kill(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+    first = home.kf("--version")  # its socket is still there, dead
+    assert first.stdout == "kf 0.1.0\n" and "Connection refused" in first.stderr
+    assert home.start() != pid
+    assert served(home.kf("--version"))
+
+
+def test_kf_started_many_at_once_leaves_one_agent(home: AgentHome) -> None:
+    procs = [subprocess.Popen([sys.executable, "-m", "kfshell", "--version"], env=home.env, cwd=home.root,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+             for _ in range(4)]
+    assert all(p.communicate(timeout=60)[0] == b"kf 0.1.0\n" for p in procs)
+    home.start()
+    time.sleep(1.0)  # the losers of the lock have exited by now
+    assert len(_agents_of(home)) == 1
