@@ -650,6 +650,9 @@ class Agent:
 
     def _send(self, job: Job, frames: list[tuple[bytes, bytes]], *, status: int | None = None,
               why: str = "") -> None:
+        # Done before the answer leaves: the next kf (started the moment this one exits) must not find the
+        # agent "running long" while this thread is still on its way to the loop.
+        self.busy = False
         try:
             if status is None:
                 job.conn.sendall(frame(b"L", why.encode()))
