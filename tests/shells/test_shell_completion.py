@@ -47,6 +47,7 @@ def shell_env(tmp_path):
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "LANG": "C.UTF-8",
+        "KF_AGENT": os.environ.get("KF_AGENT", "0"),  # in-process, as every test's kf (conftest.py)
         # The first TAB with no cache lists from the cluster; allow a loaded test machine more than 2 s.
         "KF_COMPLETE_TIMEOUT": "20",
     }

@@ -5,6 +5,7 @@ runtime) so dispatch is exercised without a cluster."""
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ def make_shell(tmp_path: Path, *, stdin: str = "", tty: bool = False, extra_env:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "KUBECONFIG": str(kubeconfig),
         "PAGER": "cat",
+        "KF_AGENT": os.environ.get("KF_AGENT", "0"),  # a kf started from this env runs in-process (conftest.py)
         **(extra_env or {}),
     }
     env = Environment(stdin=io.StringIO(stdin), stdout=io.StringIO(), stderr=io.StringIO(), environ=environ,
