@@ -28,6 +28,7 @@ class Pty:
             pytest.fail("kf is not on PATH (pip install -e .)", pytrace=False)
         if not answer_cpr:
             env = dict(env, PROMPT_TOOLKIT_NO_CPR="1")
+        env = dict(env, PYTHONFAULTHANDLER="1")  # SIGABRT then prints every thread's stack (see expect_exit)
         self.answer_cpr = answer_cpr
         self.child = pexpect.spawn(kf, args, env=env, encoding="utf-8", dimensions=(30, 100))
         self.child.delaybeforesend = None
@@ -77,9 +78,27 @@ class Pty:
                 break
             except pexpect.TIMEOUT:
                 if time.monotonic() >= deadline:
-                    self.fail("kf did not exit")
+                    self._dump_stacks()
+                    self.fail("kf did not exit (its threads' stacks are at the end of the transcript)")
         self.child.close()
         return self.child.exitstatus if self.child.exitstatus is not None else 128 + self.child.signalstatus
+
+    def _dump_stacks(self) -> None:
+        """Ask a kf that hangs where it is: faulthandler writes each thread's stack to the terminal on SIGABRT."""
+        import signal
+
+        try:
+            self.child.kill(signal.SIGABRT)
+        except OSError:
+            return
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            try:
+                self._read(0.2)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError):
+                return
 
     def fail(self, message: str) -> None:
         pytest.fail(f"{message}\n--- terminal transcript (escapes removed) ---\n{self.text[-4000:]}\n---",
