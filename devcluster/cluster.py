@@ -70,6 +70,22 @@ def api_get(path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def secret_token(namespace: str, secret: str, timeout: float = 30.0) -> str:
+    """A service account's long-lived token, once the token controller has filled in its Secret."""
+    import base64
+
+    path = f"/api/v1/namespaces/{namespace}/secrets/{secret}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = api_get(path)
+        token = (json.loads(body).get("data") or {}).get("token") if status == 200 else None
+        if token:
+            return base64.b64decode(token).decode()
+        time.sleep(0.2)
+    raise ClusterError(f"no token in Secret {namespace}/{secret} after {timeout:g}s: "
+                       "is kube-controller-manager running? (python -m devcluster status)")
+
+
 def _ready() -> bool:
     return api_get("/readyz")[0] == 200
 

@@ -17,11 +17,9 @@ served the other Functions with Services of their names).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import sys
-import time
 import urllib.request
 from importlib import resources
 from pathlib import Path
@@ -76,16 +74,7 @@ def _home() -> Path:
 
 
 def _token() -> str:
-    path = f"/api/v1/namespaces/{NAMESPACE}/secrets/{TOKEN_SECRET}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status, body = cluster.api_get(path)
-        token = (json.loads(body).get("data") or {}).get("token") if status == 200 else None
-        if token:
-            return base64.b64decode(token).decode()
-        time.sleep(0.2)
-    raise cluster.ClusterError(f"no token in Secret {NAMESPACE}/{TOKEN_SECRET} after 30s: "
-                               "is kube-controller-manager running? (python -m devcluster status)")
+    return cluster.secret_token(NAMESPACE, TOKEN_SECRET)
 
 
 def _launcher() -> Path:

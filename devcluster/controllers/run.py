@@ -8,10 +8,8 @@ configurations are registered by URL once the controller answers its readiness p
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
-import time
 import urllib.request
 from pathlib import Path
 
@@ -36,17 +34,7 @@ def _cert_dir(controller: Controller) -> Path:
 
 
 def _wait_token(controller: Controller) -> str:
-    """The service account's long-lived token, once the token controller has filled in its Secret."""
-    path = f"/api/v1/namespaces/{NAMESPACE}/secrets/{manifests.token_secret(controller)}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status, body = cluster.api_get(path)
-        token = (json.loads(body).get("data") or {}).get("token") if status == 200 else None
-        if token:
-            return base64.b64decode(token).decode()
-        time.sleep(0.2)
-    raise cluster.ClusterError(f"no token in Secret {NAMESPACE}/{manifests.token_secret(controller)} after 30s: "
-                               "is kube-controller-manager running? (python -m devcluster status)")
+    return cluster.secret_token(NAMESPACE, manifests.token_secret(controller))
 
 
 def _config(controller: Controller) -> list[str]:
