@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -382,3 +382,17 @@ def _payload(body: Any) -> tuple[bytes | None, str | None]:
     if isinstance(body, str):
         return body.encode(), None
     return json.dumps(body).encode(), "application/json"
+
+
+def watch_events(chunks: Iterable[bytes], stopped: Callable[[], bool]) -> Iterator[Any]:
+    """The events of a watch response's body (one JSON object per line, lines split across chunks), until
+    `stopped()` says the reader has gone: the completion streams and the function controller's informer."""
+    pending = b""
+    for chunk in chunks:
+        if stopped():
+            return
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)

@@ -10,7 +10,6 @@ quietly, and the stream ends: the rest of completion goes on.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from kfshell.completion.objects import Contribution, Converter
 from kfshell.completion.snapshot import Item
+from kfshell.rest import watch_events
 
 PAGE_SIZE = 500
 WATCH_SECONDS = 240  # the server ends a watch after this long; we then resume from the last resourceVersion
@@ -255,15 +255,7 @@ class ListWatch:
             _shutdown(response)
             return
         try:
-            pending = b""
-            for chunk in response.stream():
-                if self.stop.is_set():
-                    return
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
+            yield from watch_events(response.stream(), self.stop.is_set)
         finally:
             self.responses.discard(response)
             _shutdown(response)

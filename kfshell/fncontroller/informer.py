@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from kfshell.rest import ApiError, RestClient
+from kfshell.rest import ApiError, RestClient, watch_events
 
 PAGE_SIZE = 500
 WATCH_SECONDS = 300  # asked of the server; the watch then resumes from the last resourceVersion
@@ -154,15 +154,7 @@ class Informer:
         with self._lock:
             self._open.add(response)
         try:
-            pending = b""
-            for chunk in response.stream():
-                if self.stop.is_set():
-                    return
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
+            yield from watch_events(response.stream(), self.stop.is_set)
         finally:
             with self._lock:
                 self._open.discard(response)
