@@ -109,11 +109,11 @@ def warm_agent(argv: Sequence[str], env: dict[str, str], timeout: float = 60.0) 
         time.sleep(0.2)
 
 
-def stop_agents(runtime: str) -> None:
-    """End the agents whose sockets are under `runtime` (their pid from the socket's peer credentials)."""
-    import signal
+def agent_pids(runtime: str) -> list[int]:
+    """The pids of the agents whose sockets are under `runtime` (from each socket's peer credentials)."""
     import socket
 
+    pids = []
     folder = Path(runtime) / "kf"
     for path in folder.glob("agent-*.sock") if folder.exists() else []:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -122,7 +122,15 @@ def stop_agents(runtime: str) -> None:
                 cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             except OSError:
                 continue
-        pid = int.from_bytes(cred[:4], sys.byteorder)
+        pids.append(int.from_bytes(cred[:4], sys.byteorder))
+    return pids
+
+
+def stop_agents(runtime: str) -> None:
+    """End the agents whose sockets are under `runtime`."""
+    import signal
+
+    for pid in agent_pids(runtime):
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -134,18 +142,8 @@ def stop_agents(runtime: str) -> None:
 
 def agent_rss_mib(runtime: str) -> float:
     """The peak resident set (VmHWM) of the agents under `runtime`, summed."""
-    import socket
-
     total = 0.0
-    folder = Path(runtime) / "kf"
-    for path in folder.glob("agent-*.sock") if folder.exists() else []:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            try:
-                sock.connect(str(path))
-                cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-            except OSError:
-                continue
-        pid = int.from_bytes(cred[:4], sys.byteorder)
+    for pid in agent_pids(runtime):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024
