@@ -45,6 +45,8 @@ class TcpRelay:
             except OSError:
                 client.close()
                 continue
+            for end in (client, upstream):  # pass each chunk on at once (Nagle would hold small ones ~40 ms)
+                end.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._open.update((client, upstream))
             for src, dst in ((client, upstream), (upstream, client)):

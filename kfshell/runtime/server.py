@@ -46,6 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, which the API server's proxy uses
     server_version = "kf-runtime"
     timeout = 120  # seconds an idle keep-alive connection is kept
+    # TCP_NODELAY: a reply's last segment must not wait for the ACK of the one before it. With Nagle on, the
+    # proxy's delayed ACK held every reply ~40 ms (a function's call took 52 ms, its handler 8).
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
