@@ -124,7 +124,7 @@ def _call_cluster(spec: Any, target: Any, data: dict[str, Any], session: Session
     ref = target.ref
     try:
         return kubeless.call_function(session.api(context), ref.namespace, ref.name, data,
-                                      float(spec.timeout or kubeless.DEFAULT_TIMEOUT))
+                                      float(spec.timeout or kubeless.DEFAULT_TIMEOUT), port=target.port)
     except kubeless.NoBearerToken:
         if mode == "kubeless":
             raise

@@ -117,11 +117,20 @@ def list_functions(api: ApiClient, namespace: str, subcommand: str | None = None
     return [_function_ref(item) for item in (answer or {}).get("items", [])]
 
 
-def is_ready(api: ApiClient, namespace: str, name: str) -> bool:
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a function's Service has a ready endpoint, and the port name to proxy to when that told it."""
+
+    ready: bool
+    port: str | None = None  # None: read it from the Service (service_port)
+
+
+def readiness(api: ApiClient, namespace: str, name: str) -> Readiness:
     """Whether the function's Service has a ready endpoint (so a call can reach a runtime).
 
-    Reads EndpointSlices, else the older Endpoints; a caller allowed to read neither gets True:
-    the call itself will then say what is wrong.
+    Reads EndpointSlices, else the older Endpoints; a caller allowed to read neither gets ready: the call
+    itself will then say what is wrong. A slice names its ports as the Service does, so a named first port
+    comes along and the call needs no Service read.
     """
     from kfshell import cluster
     from kfshell.cluster import ApiError as ApiException
@@ -129,11 +138,12 @@ def is_ready(api: ApiClient, namespace: str, name: str) -> bool:
     try:
         slices = cluster.request_json(api, "GET", f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
                                       query={"labelSelector": f"kubernetes.io/service-name={name}"})
-        return any(
-            (endpoint.get("conditions") or {}).get("ready") is not False
-            for item in (slices or {}).get("items", [])
-            for endpoint in item.get("endpoints") or []
-        )
+        items = (slices or {}).get("items", [])
+        ready = any((endpoint.get("conditions") or {}).get("ready") is not False
+                    for item in items for endpoint in item.get("endpoints") or [])
+        ports = {port.get("name") or "" for item in items for port in item.get("ports") or []}
+        # One named port is the Service's only one; with several, which comes first is the Service's to say.
+        return Readiness(ready, ports.pop() if len(ports) == 1 and "" not in ports else None)
     except ApiException as exc:
         if exc.status != 403:  # only "may not read slices" falls through to Endpoints
             raise cluster.translate(exc) from exc
@@ -141,11 +151,11 @@ def is_ready(api: ApiClient, namespace: str, name: str) -> bool:
         endpoints = cluster.request_json(api, "GET", f"/api/v1/namespaces/{namespace}/endpoints/{name}")
     except ApiException as exc:
         if exc.status == 403:
-            return True
+            return Readiness(True)
         if exc.status == 404:
-            return False
+            return Readiness(False)
         raise cluster.translate(exc) from exc
-    return any(subset.get("addresses") for subset in (endpoints or {}).get("subsets") or [])
+    return Readiness(any(subset.get("addresses") for subset in (endpoints or {}).get("subsets") or []))
 
 
 def service_port(api: ApiClient, namespace: str, name: str) -> str:

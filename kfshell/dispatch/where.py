@@ -36,10 +36,12 @@ NO_TOKEN_NOTE = f"{NO_TOKEN}: commands run locally"
 
 @dataclass(frozen=True)
 class Target:
-    """Run `local`ly (`ref`: the Function whose source to run, or None for a local module) or on `kubeless`."""
+    """Run `local`ly (`ref`: the Function whose source to run, or None for a local module) or on `kubeless`
+    (`port`: the Service's port to proxy to, when known)."""
 
     kind: str
     ref: FunctionRef | None = None
+    port: str | None = None
 
 
 def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, namespace: str | None) -> Target:
@@ -72,16 +74,16 @@ def choose(spec: CommandSpec, mode: str, session: Any, context: str | None, name
         session.tell_once("no-token", NO_TOKEN_NOTE)
         return Target("local", ref)
     try:
-        ready = kubeless.is_ready(api, ref.namespace, ref.name)
+        found = kubeless.readiness(api, ref.namespace, ref.name)
     except CommandFailed:
-        ready = False
-    if not ready:
+        found = kubeless.Readiness(False)
+    if not found.ready:
         if mode == "kubeless":
             raise CommandFailed(f"function {ref.origin} is not ready: its Service has no ready endpoint",
                                 hint="its pod is not running; --dispatch local runs the command here",
                                 reason="Unavailable")
         return Target("local", ref)
-    return Target("kubeless", ref)
+    return Target("kubeless", ref, found.port)
 
 
 def impersonation_note(user: str) -> str:

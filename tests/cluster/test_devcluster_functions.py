@@ -131,7 +131,7 @@ def test_status_list_through_kf_system_equals_the_local_run(request, kubeconfig:
     api = request.getfixturevalue(user)
     ref = kubeless.find_function(api, [kubeless.KF_SYSTEM], "status")
     assert ref is not None and ref.origin == "kf-system/status"
-    assert kubeless.is_ready(api, ref.namespace, ref.name)
+    assert kubeless.readiness(api, ref.namespace, ref.name).ready
     data = {"command": ["status", "list"], "args": {}, "namespace": "alice", "context": f"kf-{user}",
             "output": "json"}
     remote = kubeless.call_function(api, ref.namespace, ref.name, data, timeout=30)

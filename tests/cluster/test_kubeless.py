@@ -88,9 +88,11 @@ def test_alice_calls_the_function_through_the_service_proxy(alice, namespace: st
     assert ref is not None
     assert (ref.namespace, ref.name, ref.handler) == (namespace, "kf-probe", "probe.handler")
     assert ref.checksum.startswith("sha256:")
-    assert kubeless.is_ready(alice, namespace, ref.name)
+    # Ready, and the EndpointSlice names the port, so the dispatcher calls without reading the Service.
+    found = kubeless.readiness(alice, namespace, ref.name)
+    assert found == kubeless.Readiness(True, kubeless.KUBELESS_PORT_NAME)
     request = {"command": ["probe"], "args": {"x": 1}, "namespace": namespace, "context": "kf-alice"}
-    result = kubeless.call_function(alice, namespace, ref.name, request, timeout=10)
+    result = kubeless.call_function(alice, namespace, ref.name, request, timeout=10, port=found.port)
     assert result == {"kind": "object", "object": {
         "data": request, "event-namespace": kubeless.EVENT_NAMESPACE, "event-type": "application/json",
         "has-event-id": True, "has-event-time": True, "function-name": "kf-probe", "timeout": 2.0}}
@@ -177,7 +179,7 @@ def test_a_function_without_a_running_pod_is_not_ready(admin, alice, namespace: 
                  "ports": [{"name": "http-function-port", "port": 8080, "targetPort": 8080}]}})
     deploy(admin, namespace, "kf-idle", "idle", PROBE)
     assert kubeless.find_function(alice, [namespace], "idle").name == "kf-idle"
-    assert not kubeless.is_ready(alice, namespace, "kf-idle")
+    assert not kubeless.readiness(alice, namespace, "kf-idle").ready
     with pytest.raises(CommandFailed) as err:
         kubeless.call_function(alice, namespace, "kf-idle", {})
     assert err.value.message == f"function {namespace}/kf-idle is not ready: its Service has no endpoints"
