@@ -141,3 +141,13 @@ def test_saved_session_state_picks_the_namespace(environ, spawned):
     seed(environ, namespace="tools")
     assert complete_cmd.where(["logs"], environ).namespace == "tools"
     assert run(environ, "logs", "trainer-0") == ["trainer-0\tPod  Running"]
+
+
+def test_the_budget_counts_the_process_start_up():
+    # The shell waits on the whole `kf __complete` process, so the time before the lookup comes off its budget.
+    import subprocess
+    import sys
+
+    code = "import time; time.sleep(0.5); from kfshell.complete_cmd import seconds_running as s; print(s())"
+    ran = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    assert 0.5 <= ran < 60
