@@ -27,6 +27,7 @@ from kfshell.completion.suggest import Suggester
 # Sources a cached snapshot answers; `commands` falls back to the registry, `files` to the shell.
 _LOCAL_SOURCES = {"files", "commands", "contexts"}
 _WHERE_FLAGS = {"--context": "context", "-n": "namespace", "--namespace": "namespace", "--kubeconfig": "kubeconfig"}
+EXIT_RESERVE = 0.05  # seconds: printing the answer and ending the process, after the wait for names
 # (place, environ, start a refresher, seconds to wait for its first listing) -> a snapshot, or None
 Live = Callable[["Place", Mapping[str, str], Callable[[], Any], float], "Snapshot | None"]
 
@@ -97,8 +98,9 @@ def complete(finished: list[str], current: str, environ: Mapping[str, str], regi
                                                                                        place.namespace):
                 _spawn_refresh(place, environ)
         elif cluster_sources:
-            # The shell waits on the whole process, start-up included, so that counts against the budget.
-            budget = _float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0) - seconds_running()
+            # The shell waits on the whole process, start-up included, so that counts against the budget, and
+            # so does answering and ending (EXIT_RESERVE).
+            budget = _float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0) - seconds_running() - EXIT_RESERVE
             snapshot = fetch(place, environ, timeout=max(0.0, budget), cache=cache)
     return _lines(Suggester(registry, lambda: snapshot), wanted)
 
