@@ -79,6 +79,36 @@ def installed_kf() -> str:
     return str(script)
 
 
+def typical_kf() -> str:
+    """kf as a user installs it (pipx-style): a virtual environment of its own holding kf's wheel and the
+    locked dependencies (images/requirements.lock), modules compiled. Its interpreter reads only that
+    environment's site directory, so this machine's own site `.pth` (~45 ms a start, no part of kf) is not
+    in its figures. Rebuilt when kf's sources or the lock change; returns its `kf` script."""
+    import hashlib
+    import tempfile
+
+    from images import build
+
+    venv = Path(__file__).resolve().parent.parent / ".cache" / "bench" / "venv"
+    python, stamp = venv / "bin" / "python", venv / "kf-inputs"
+    key = build.source_key() + hashlib.sha256(build.LOCK_FILE.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == key:
+        return str(venv / "bin" / "kf")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(venv)], check=True)
+    wheels = build.CACHE / "wheels"
+    build.download_wheels(wheels)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--disable-pip-version-check",
+           "--no-index", "--find-links", str(wheels), "--no-deps"]
+    subprocess.run([*pip, "--require-hashes", "-r", str(build.LOCK_FILE)], check=True)
+    with tempfile.TemporaryDirectory(prefix="kf-bench-wheel-") as out:
+        subprocess.run([*pip, str(build.build_wheel(Path(out)))], check=True)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    compileall.compile_dir(purelib, quiet=1)  # this machine sets PYTHONDONTWRITEBYTECODE
+    stamp.write_text(key)
+    return str(venv / "bin" / "kf")
+
+
 def bench_env(home: str, **extra: str) -> dict[str, str]:
     """The environment for timed kf runs: a private XDG home, no colour, compiled modules kept, and kf in its
     own process (KF_AGENT=0; `agent_env` for the warm agent's figures)."""
@@ -140,11 +170,14 @@ def stop_agents(runtime: str) -> None:
             time.sleep(0.05)
 
 
+def vm_hwm_mib(pid: int) -> float:
+    """The peak resident set (VmHWM) of a running process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
 def agent_rss_mib(runtime: str) -> float:
-    """The peak resident set (VmHWM) of the agents under `runtime`, summed."""
-    total = 0.0
-    for pid in agent_pids(runtime):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
+    """The peak resident set of the agents under `runtime`, summed."""
+    return sum(vm_hwm_mib(pid) for pid in agent_pids(runtime))
