@@ -2,9 +2,9 @@
 
 The Function is found by its label `kf.kubeflow.org/subcommand=<name>` (the current namespace first,
 then kf-system) and called through the API server's service proxy:
-POST /api/v1/namespaces/NS/services/NAME:PORT/proxy/ (the port from the Service, the trailing slash
-kept: without it the proxy redirects and the body is lost) with the headers event-id, event-time,
-event-type and event-namespace.
+POST /api/v1/namespaces/NS/services/NAME:PORT/proxy/ (the port named by the EndpointSlice, else the
+Service; the trailing slash kept: without it the proxy redirects and the body is lost) with the headers
+event-id, event-time, event-type and event-namespace.
 
 The caller's bearer token goes along in `X-Kf-Caller-Token`: the API server authenticates the proxy
 request with the Authorization header and strips it, so the function would otherwise never learn
