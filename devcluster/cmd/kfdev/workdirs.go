@@ -135,13 +135,30 @@ func ensureWorkdir(ctx context.Context, execs, logs dynamic.NamespaceableResourc
 	ensureLogs(ctx, logs, dir, pod)
 }
 
+// createWith makes path holding text unless it exists, in one step: whoever sees the file sees the text, and a
+// line appended to it meanwhile (a test writing the pod's output) is never overwritten.
+func createWith(path, text string) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".new-*")
+	if err != nil {
+		return
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(text)
+	if err == nil {
+		err = tmp.Chmod(0o644) // as the log KWOK and the pod stand-in read and append to
+	}
+	if tmp.Close() == nil && err == nil {
+		_ = os.Link(tmp.Name(), path) // fails when path exists: then it is left as it is
+	}
+}
+
 func ensureLogs(ctx context.Context, logs dynamic.NamespaceableResourceInterface, dir string, pod *corev1.Pod) {
 	output, previous := filepath.Join(dir, PodLog), filepath.Join(dir, PreviousLog)
 	if _, err := os.Stat(output); os.IsNotExist(err) {
 		first := fmt.Sprintf("%s stdout F kf dev cluster: pod %s/%s is played by KWOK\n",
 			time.Now().UTC().Format(time.RFC3339Nano), pod.Namespace, pod.Name)
-		_ = os.WriteFile(output, []byte(first), 0o644)
 		_ = os.WriteFile(previous, nil, 0o644)
+		createWith(output, first)
 	}
 	object := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1",
