@@ -272,6 +272,14 @@ class _Run:
         owner = self.owner
         if owner._commands is None and owner._command_items is None:
             return
+        if not self._try_commands(api):
+            # No answer (a review refused or cut off under load): every command is offered meanwhile, and the
+            # question is asked again until answered, so what the user may not run is hidden soon, not never.
+            threading.Thread(target=self._retry_commands, args=(api,), name="kf-refresh-commands",
+                             daemon=True).start()
+
+    def _try_commands(self, api: Any) -> bool:
+        owner = self.owner
         try:
             if owner._command_items is not None:
                 items = owner._command_items(api, self.context, self.namespace)
@@ -279,8 +287,19 @@ class _Run:
                 items = permitted_commands(api, list(owner._commands()), self.namespace)
         except Exception as err:  # noqa: BLE001 - no answer: offer every command rather than none
             self.error = _one_line(err)
-            return
+            return False
         self._set_fixed("commands", items)
+        return True
+
+    def _retry_commands(self, api: Any) -> None:
+        failures = 0
+        while not self.stopped.wait(BACKOFF[min(failures, len(BACKOFF) - 1)]):
+            said = self.error
+            if self._try_commands(api):
+                if self.error == said:
+                    self.error = None  # the failure it reported is over (another one since is kept)
+                return
+            failures += 1
 
     def _find_projects(self, api: Any) -> None:
         """Where the user may not list namespaces, the projects they may work in stand in for them."""

@@ -11,6 +11,7 @@ import pytest
 from kfshell.completion.kinds import SOURCE_KINDS, discover_kinds
 from kfshell.completion.refresher import Refresher
 from kfshell.completion.sessions import roomy_client
+from kfshell.completion.snapshot import Item
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -260,3 +261,22 @@ def _has_default_sa(core, namespace: str) -> bool:
         return True
     except ApiException:
         return False
+
+
+def test_commands_are_asked_again_when_the_first_answer_fails(kubeconfig, namespace, refreshers):
+    # Under load a privilege review can fail; every command is offered meanwhile, and then only those bob may run.
+    calls = []
+
+    def command_items(api, context, namespace):
+        calls.append(context)
+        if len(calls) == 1:
+            raise TimeoutError("the review timed out")
+        return [Item("help", "help help")]
+
+    refresher = refreshers(connector(kubeconfig), command_items=command_items)
+    refresher.start("kf-bob", namespace)
+    assert refresher.wait_settled(20), "the first listing did not finish within 20 s"
+    wait_for(lambda: "commands" in refresher.current().complete, timeout=20, what="the commands asked again")
+    assert names(refresher, "commands") == ["help"]
+    assert len(calls) == 2
+    assert refresher.error is None
