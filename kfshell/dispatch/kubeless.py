@@ -119,7 +119,8 @@ def list_functions(api: ApiClient, namespace: str, subcommand: str | None = None
 
 @dataclass(frozen=True)
 class Readiness:
-    """Whether a function's Service has a ready endpoint, and the port name to proxy to when that told it."""
+    """Whether a function's Service has a ready endpoint, and the port to proxy to when its EndpointSlices
+    name it."""
 
     ready: bool
     port: str | None = None  # None: read it from the Service (service_port)
@@ -142,7 +143,8 @@ def readiness(api: ApiClient, namespace: str, name: str) -> Readiness:
         ready = any((endpoint.get("conditions") or {}).get("ready") is not False
                     for item in items for endpoint in item.get("endpoints") or [])
         ports = {port.get("name") or "" for item in items for port in item.get("ports") or []}
-        # One named port is the Service's only one; with several, which comes first is the Service's to say.
+        # A slice's ports carry the Service's port names. One named port: that is the Service's port. Several,
+        # or an unnamed one: which to use (the first, as Kubeless picks) only the Service can say.
         return Readiness(ready, ports.pop() if len(ports) == 1 and "" not in ports else None)
     except ApiException as exc:
         if exc.status != 403:  # only "may not read slices" falls through to Endpoints
