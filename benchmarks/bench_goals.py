@@ -34,7 +34,8 @@ from benchmarks.timing import (
 from devcluster import paths
 
 RUNS = int(os.environ.get("KF_BENCH_RUNS", "11"))
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# TAB as bash calls it, completing alice's notebooks
+TAB = ("__complete", "--", "--context", "kf-alice", "-n", "alice", "notebook", "stop", "")
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def complete_rows(installs: Sequence[Install]) -> list[Row]:
     then with the API server frozen, where kf must still answer within its budget (KF_COMPLETE_TIMEOUT)."""
     rows = []
     for install in installs:
-        argv = [install.kf, "__complete", "--", "--context", "kf-alice", "-n", "alice", "notebook", "stop", ""]
+        argv = [install.kf, *TAB]
         for label, where in (("", install.env), ("through the warm agent, ", install.warm)):
             first = f"TAB (kf __complete, {install.label}), " if not label else "  "
             run_command(argv, where)  # fills the cache (and starts the agent's snapshot)
@@ -258,9 +259,9 @@ def frozen_rows(install: Install) -> list[Row]:
     import signal
 
     from devcluster import processes
+    from kfshell.complete_cmd import DEFAULT_TIMEOUT
 
-    budget = 2.0  # KF_COMPLETE_TIMEOUT's default: how long TAB waits for names it does not have
-    argv = [install.kf, "__complete", "--", "--context", "kf-alice", "-n", "alice", "notebook", "stop", ""]
+    argv = [install.kf, *TAB]
     run_command(argv, install.env)
     warm_agent(argv, install.warm)
     pid = int(processes.pid_file("kube-apiserver").read_text())
@@ -271,7 +272,7 @@ def frozen_rows(install: Install) -> list[Row]:
         cold = statistics.median(without_cache(argv, install.env) for _ in range(3)) * 1000
     finally:
         os.kill(pid, signal.SIGCONT)
-    limit = budget * 1000  # the goal: never longer than the time the shell gives TAB
+    limit = DEFAULT_TIMEOUT * 1000  # the goal: never longer than the time the shell gives TAB
     return [Row(f"TAB, API server frozen ({install.label}): names cached", cached, None, f"<= {limit:.0f} ms",
                 cached <= limit),
             Row("  through the warm agent, no cache (its live names)", agent, None, "<= 50 ms", agent <= 50),

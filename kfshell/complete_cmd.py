@@ -27,6 +27,7 @@ from kfshell.completion.suggest import Suggester
 # Sources a cached snapshot answers; `commands` falls back to the registry, `files` to the shell.
 _LOCAL_SOURCES = {"files", "commands", "contexts"}
 _WHERE_FLAGS = {"--context": "context", "-n": "namespace", "--namespace": "namespace", "--kubeconfig": "kubeconfig"}
+DEFAULT_TIMEOUT = 2.0  # seconds TAB waits for names it does not have (KF_COMPLETE_TIMEOUT)
 EXIT_RESERVE = 0.05  # seconds: printing the answer and ending the process, after the wait for names
 # (place, environ, start a refresher, seconds to wait for its first listing) -> a snapshot, or None
 Live = Callable[["Place", Mapping[str, str], Callable[[], Any], float], "Snapshot | None"]
@@ -87,7 +88,7 @@ def complete(finished: list[str], current: str, environ: Mapping[str, str], regi
         if live is not None and cluster_sources:
             # The agent's refresher for this place: its watches keep the names current. With a cache entry it
             # answers only once settled (else the cache does, and the refresher writes it when it settles).
-            wait = 0.0 if cached is not None else _float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0)
+            wait = 0.0 if cached is not None else _timeout(environ)
             found = live(place, environ, lambda: start_refresher(place, environ, cache), wait)
             if found is not None or cached is not None:
                 snapshot = found if found is not None else cached.snapshot  # type: ignore[union-attr]
@@ -100,7 +101,7 @@ def complete(finished: list[str], current: str, environ: Mapping[str, str], regi
         elif cluster_sources:
             # The shell waits on the whole process, start-up included, so that counts against the budget, and
             # so does answering and ending (EXIT_RESERVE).
-            budget = _float(environ.get("KF_COMPLETE_TIMEOUT"), 2.0) - seconds_running() - EXIT_RESERVE
+            budget = _timeout(environ) - seconds_running() - EXIT_RESERVE
             snapshot = fetch(place, environ, timeout=max(0.0, budget), cache=cache)
     return _lines(Suggester(registry, lambda: snapshot), wanted)
 
@@ -239,6 +240,10 @@ def seconds_running() -> float:
             return max(0.0, float(uptime.read().split()[0]) - started)
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def _timeout(environ: Mapping[str, str]) -> float:
+    return _float(environ.get("KF_COMPLETE_TIMEOUT"), DEFAULT_TIMEOUT)
 
 
 def _float(value: str | None, default: float) -> float:

@@ -151,3 +151,13 @@ def test_the_budget_counts_the_process_start_up():
     code = "import time; time.sleep(0.5); from kfshell.complete_cmd import seconds_running as s; print(s())"
     ran = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     assert 0.5 <= ran < 60
+
+
+def test_a_lookup_gets_the_budget_less_the_start_up(environ, spawned, monkeypatch):
+    asked = []
+    monkeypatch.setattr(complete_cmd, "seconds_running", lambda: 0.5)
+    monkeypatch.setattr(complete_cmd, "fetch", lambda place, env, *, timeout, cache: asked.append(timeout) or
+                        Snapshot.build("dev", "team", {}, complete=[]))
+    run(dict(environ, KF_COMPLETE_TIMEOUT="2"), "use", "")
+    run(dict(environ, KF_COMPLETE_TIMEOUT="0.3"), "use", "")  # started later than its budget: no wait at all
+    assert asked == [pytest.approx(2 - 0.5 - complete_cmd.EXIT_RESERVE), 0.0]
